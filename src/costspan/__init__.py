@@ -1,0 +1,43 @@
+"""costspan: exact token counts and USD cost on every OpenAI and Anthropic call, as OpenTelemetry spans and
+metrics. ``costspan.instrument()`` is the one line; importing costspan patches nothing and does no I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._version import __version__
+from .context import attribution
+from .instrumentor import CostspanInstrumentor
+from .pricing import Cost, Pricing, cost_of
+from .usage import Usage
+
+__all__ = [
+    "Cost",
+    "CostspanInstrumentor",
+    "Pricing",
+    "Usage",
+    "__version__",
+    "attribution",
+    "cost_of",
+    "instrument",
+    "uninstrument",
+]
+
+
+def instrument(**options: Any) -> None:
+    """Instrument every installed provider SDK.
+
+    With no OpenTelemetry SDK providers configured, sets up default ones first (exporters from the standard
+    ``OTEL_*`` variables). ``tracer_provider`` / ``meter_provider`` may be passed explicitly; the other options
+    are those of :class:`costspan.config.Options`. Calling it twice instruments once.
+    """
+    if "tracer_provider" not in options or "meter_provider" not in options:
+        from ._setup import configure_default_providers
+
+        configure_default_providers()
+    CostspanInstrumentor().instrument(**options)
+
+
+def uninstrument() -> None:
+    """Restore every patched SDK function exactly."""
+    CostspanInstrumentor().uninstrument()

@@ -1,0 +1,113 @@
+"""The state of one instrumented provider call, from request to final usage.
+
+Provider adapters write the request, response and usage fields; the telemetry reads them once, when the call
+ends. The fields are plain ints and strings so that reading a chunk costs a few attribute stores.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.context import Context
+
+from .usage import Usage
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+    from .telemetry import Telemetry
+
+__all__ = ["Call"]
+
+
+class Call:
+    __slots__ = (
+        "attributes",
+        "cache_read_tokens",
+        "cache_write_1h_tokens",
+        "cache_write_tokens",
+        "context",
+        "finish_reasons",
+        "finished",
+        "first_chunk_ns",
+        "hide_usage_chunk",
+        "input_audio_tokens",
+        "input_seen",
+        "input_tokens",
+        "model",
+        "operation",
+        "output_audio_tokens",
+        "output_parts",
+        "output_tokens",
+        "prompt",
+        "provider",
+        "raw",
+        "reasoning_tokens",
+        "response_id",
+        "response_model",
+        "service_tier",
+        "span",
+        "start_ns",
+        "stream",
+        "telemetry",
+        "usage_seen",
+        "web_search_requests",
+    )
+
+    def __init__(self, telemetry: Telemetry, provider: str, operation: str) -> None:
+        self.telemetry = telemetry
+        self.provider = provider
+        self.operation = operation
+        self.model = ""
+        self.stream = False
+        self.raw = False
+        # costspan asked for the stream's usage chunk itself, so the user must not see it.
+        self.hide_usage_chunk = False
+        # Span attributes known before the request is sent (request parameters, server, attribution).
+        self.attributes: dict[str, Any] = {}
+        # The request's content (messages, input), kept only to estimate tokens if the provider reports none.
+        self.prompt: Any = None
+        self.span: Span | None = None
+        self.context: Context | None = None
+        self.start_ns = 0
+        self.first_chunk_ns = 0
+        self.finished = False
+        self.response_id: str | None = None
+        self.response_model: str | None = None
+        self.finish_reasons: list[str] | None = None
+        self.service_tier: str | None = None
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cache_read_tokens = 0
+        self.cache_write_tokens = 0
+        self.cache_write_1h_tokens = 0
+        self.reasoning_tokens = 0
+        self.input_audio_tokens = 0
+        self.output_audio_tokens = 0
+        self.web_search_requests = 0
+        # usage_seen: the provider's final counts arrived. input_seen: its input counts did (Anthropic sends
+        # them at message_start, so an interrupted stream still has exact input).
+        self.usage_seen = False
+        self.input_seen = False
+        # Streamed text, kept by reference only, to estimate output tokens of an interrupted stream.
+        self.output_parts: list[str] = []
+
+    def usage(self) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+            input_audio_tokens=self.input_audio_tokens,
+            output_audio_tokens=self.output_audio_tokens,
+            web_search_requests=self.web_search_requests,
+            estimated=not self.usage_seen,
+        )
+
+    def finish(self, error: BaseException | None = None, completed: bool | None = None) -> None:
+        """End the call's span exactly once; never raises."""
+        if not self.finished:
+            self.finished = True
+            self.telemetry.finish(self, error, completed)

@@ -1,0 +1,54 @@
+"""Raw-response proxies (``with_raw_response`` / ``with_streaming_response``): the SDK's response object, seen
+through, whose ``parse()`` result completes the call and whose ``close()`` ends it if nothing else did."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import wrapt
+
+from ._call import Call
+
+__all__ = ["RawResponseProxy"]
+
+# Turns the parsed body into what the user gets: reads a complete response and ends the call, or wraps a stream.
+ParsedObserver = Callable[[Call, Any], Any]
+
+
+class RawResponseProxy(wrapt.BaseObjectProxy):  # type: ignore[misc]
+    def __init__(self, response: Any, call: Call, observe: ParsedObserver) -> None:
+        super().__init__(response)
+        self._self_call = call
+        self._self_observe = observe
+        self._self_parsed: Any = None
+
+    def parse(self, **kwargs: Any) -> Any:
+        parsed = self.__wrapped__.parse(**kwargs)
+        if kwargs.get("to") is not None:
+            return parsed
+        if inspect.isawaitable(parsed):
+            return self._self_parse_async(parsed)
+        return self._self_seen(parsed)
+
+    async def _self_parse_async(self, parsed: Awaitable[Any]) -> Any:
+        return self._self_seen(await parsed)
+
+    def _self_seen(self, parsed: Any) -> Any:
+        # The SDK caches parse() per type, so the user must get the same (proxied) object every time.
+        if self._self_parsed is None:
+            self._self_parsed = self._self_observe(self._self_call, parsed)
+        return self._self_parsed
+
+    def close(self) -> Any:
+        call = self._self_call
+        if not call.finished:
+            call.finish(completed=False if call.stream else None)
+        return self.__wrapped__.close()
+
+    def __del__(self) -> None:
+        # Once parsed into a stream, the stream proxy (which may outlive this response) ends the call.
+        call = self._self_call
+        if not call.finished and self._self_parsed is None:
+            call.finish(completed=False if call.stream else None)

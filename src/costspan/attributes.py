@@ -1,0 +1,50 @@
+"""Attribute and metric names costspan emits that the semantic conventions do not (yet) define.
+
+The ``gen_ai.*`` names that opentelemetry-semantic-conventions defines are imported from there where they are
+used; these are the names SPEC.md fixes on top of them (the open semconv cost proposal and costspan's own).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "COST_AMOUNT",
+    "COST_CACHE_READ",
+    "COST_CACHE_WRITE",
+    "COST_CURRENCY",
+    "COST_INPUT",
+    "COST_METRIC",
+    "COST_OTHER",
+    "COST_OUTPUT",
+    "COST_SOURCE",
+    "COST_UNPRICED",
+    "PRICE_MODEL",
+    "PRICE_SOURCE",
+    "STREAM_COMPLETED",
+    "TOKENS_METRIC",
+    "USAGE_CACHE_WRITE_INPUT_TOKENS",
+    "USAGE_ESTIMATED",
+    "USER_ID",
+]
+
+COST_AMOUNT: Final = "gen_ai.usage.cost.amount"
+COST_CURRENCY: Final = "gen_ai.usage.cost.currency"
+COST_SOURCE: Final = "gen_ai.usage.cost.source"
+USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+
+COST_INPUT: Final = "costspan.cost.input"
+COST_OUTPUT: Final = "costspan.cost.output"
+COST_CACHE_READ: Final = "costspan.cost.cache_read"
+COST_CACHE_WRITE: Final = "costspan.cost.cache_write"
+COST_OTHER: Final = "costspan.cost.other"
+COST_UNPRICED: Final = "costspan.cost.unpriced"
+PRICE_MODEL: Final = "costspan.price.model"
+PRICE_SOURCE: Final = "costspan.price.source"
+USAGE_ESTIMATED: Final = "costspan.usage.estimated"
+STREAM_COMPLETED: Final = "costspan.stream.completed"
+
+USER_ID: Final = "user.id"
+
+COST_METRIC: Final = "costspan.cost"
+TOKENS_METRIC: Final = "costspan.tokens"

@@ -1,0 +1,77 @@
+"""Token estimates for what a provider did not count: the prompt and output of an interrupted stream.
+
+tiktoken gives OpenAI-exact counts once its encoding is loaded. Loading may download the encoding, so it happens
+on a background thread started by ``instrument()``, never on a request thread; until then, and for other
+providers, a characters-per-token heuristic is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+__all__ = ["estimate_prompt_tokens", "estimate_text_tokens", "load_tokenizer_in_background"]
+
+_log = logging.getLogger("costspan")
+
+# Chat formats wrap each message in a few control tokens (role, separators).
+_TOKENS_PER_MESSAGE = 4
+_CHARS_PER_TOKEN = 4
+
+
+class _Encoding(Protocol):
+    def encode_ordinary(self, text: str) -> list[int]: ...
+
+
+_encoding: _Encoding | None = None
+_loader: threading.Thread | None = None
+
+
+def load_tokenizer_in_background() -> None:
+    """Start loading tiktoken's encoding once, off the request path; a no-op without tiktoken."""
+    global _loader
+    if _loader is None:
+        _loader = threading.Thread(target=_load_encoding, name="costspan-tiktoken", daemon=True)
+        _loader.start()
+
+
+def _load_encoding() -> None:
+    global _encoding
+    try:
+        import tiktoken
+
+        _encoding = tiktoken.get_encoding("o200k_base")
+    except Exception as error:  # missing package or no network: the heuristic stays in use
+        _log.debug("costspan: tiktoken unavailable, estimating tokens from characters: %r", error)
+
+
+def estimate_text_tokens(text: str) -> int:
+    if not text:
+        return 0
+    encoding = _encoding
+    if encoding is not None:
+        return len(encoding.encode_ordinary(text))
+    return max(1, round(len(text) / _CHARS_PER_TOKEN))
+
+
+def estimate_prompt_tokens(prompt: Any) -> int:
+    """Estimate the input tokens of a request's messages, input or prompt (str, list of messages, ...)."""
+    if prompt is None:
+        return 0
+    if isinstance(prompt, str):
+        return estimate_text_tokens(prompt)
+    if isinstance(prompt, Mapping):
+        return _TOKENS_PER_MESSAGE + sum(_estimate_content(value) for value in prompt.values())
+    if isinstance(prompt, Iterable):
+        return sum(estimate_prompt_tokens(item) for item in prompt)
+    return 0
+
+
+def _estimate_content(value: Any) -> int:
+    if isinstance(value, str):
+        return estimate_text_tokens(value)
+    if isinstance(value, Mapping | list | tuple):
+        return estimate_prompt_tokens(value) - (_TOKENS_PER_MESSAGE if isinstance(value, Mapping) else 0)
+    return 0

@@ -1,0 +1,79 @@
+"""The OpenTelemetry instrumentor: wires each installed provider's endpoints to the shared machinery."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.semconv.schemas import Schemas
+from wrapt import wrap_function_wrapper
+
+from ._streams import make_helper_close
+from ._version import __version__
+from ._wrap import make_wrapper
+from .config import Options
+from .estimate import load_tokenizer_in_background
+from .pricing import Pricing
+from .providers import openai as openai_provider
+from .telemetry import Telemetry
+
+__all__ = ["CostspanInstrumentor"]
+
+_PROVIDERS = (openai_provider,)
+
+
+class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Instruments every installed provider SDK (openai, anthropic).
+
+    ``CostspanInstrumentor().instrument(tracer_provider=..., meter_provider=..., **options)``; the options are
+    those of :class:`costspan.config.Options`.
+    """
+
+    _patched: list[tuple[str, str]]
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        # Each provider SDK is optional: the ones installed are instrumented, the others skipped.
+        return ()
+
+    def _instrument(self, **kwargs: Any) -> None:
+        options = Options.load(kwargs)
+        tracer = trace.get_tracer(
+            __name__, __version__, kwargs.get("tracer_provider"), schema_url=Schemas.V1_37_0.value
+        )
+        meter = metrics.get_meter(
+            __name__, __version__, kwargs.get("meter_provider"), schema_url=Schemas.V1_37_0.value
+        )
+        pricing = Pricing(options.prices, options.model_aliases)
+        telemetry = Telemetry(
+            tracer,
+            meter,
+            pricing,
+            metric_attributes=options.metric_attributes,
+            request_stream_usage=options.stream_usage,
+        )
+        self._patched = []
+        for provider in _PROVIDERS:
+            if provider.is_installed():
+                self._patch_provider(provider, telemetry)
+        load_tokenizer_in_background()
+
+    def _patch_provider(self, provider: Any, telemetry: Telemetry) -> None:
+        for endpoint in provider.endpoints():
+            wrap_function_wrapper(endpoint.module, endpoint.name, make_wrapper(endpoint, telemetry))
+            self._patched.append((endpoint.module, endpoint.name))
+        for module, name, attribute, is_async in provider.helper_closes():
+            wrap_function_wrapper(module, name, make_helper_close(attribute, is_async))
+            self._patched.append((module, name))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for module_name, name in reversed(self._patched):
+            owner_name, _, attribute = name.rpartition(".")
+            owner: Any = importlib.import_module(module_name)
+            for part in owner_name.split("."):
+                owner = getattr(owner, part)
+            unwrap(owner, attribute)
+        self._patched = []

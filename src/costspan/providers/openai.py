@@ -1,0 +1,246 @@
+"""OpenAI (and Azure OpenAI): which methods carry a billable request, and where their usage lives.
+
+Only the methods that send the HTTP request are patched: ``chat.completions.stream`` and ``responses.stream``
+call ``create`` themselves, and ``parse`` posts directly, so each request yields exactly one span.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv._incubating.attributes import openai_attributes
+
+from .._call import Call
+from .._wrap import Endpoint
+from ._common import int_or_zero, is_raw, request_attributes
+
+__all__ = ["endpoints", "helper_closes", "is_installed"]
+
+OPENAI = "openai"
+AZURE = "azure.ai.openai"
+
+_CHAT = "openai.resources.chat.completions.completions"
+_RESPONSES = "openai.resources.responses.responses"
+_EMBEDDINGS = "openai.resources.embeddings"
+_COMPLETIONS = "openai.resources.completions"
+
+
+def is_installed() -> bool:
+    return importlib.util.find_spec("openai") is not None
+
+
+def _provider(client: Any) -> str:
+    # Azure clients subclass OpenAI; their deployments are priced through the user's model aliases.
+    return AZURE if hasattr(client, "_azure_deployment") else OPENAI
+
+
+def _start(call: Call, instance: Any, kwargs: dict[str, Any], prompt_key: str, stream_options: bool) -> dict[str, Any]:
+    client = instance._client
+    call.provider = _provider(client)
+    model = kwargs.get("model")
+    call.model = model if isinstance(model, str) else ""
+    call.stream = kwargs.get("stream") is True
+    call.raw = is_raw(kwargs)
+    call.prompt = kwargs.get(prompt_key)
+    attributes = request_attributes(call.operation, call.provider, call.model, client, kwargs)
+    max_tokens = kwargs.get("max_completion_tokens", kwargs.get("max_output_tokens", kwargs.get("max_tokens")))
+    if isinstance(max_tokens, int):
+        attributes[gen_ai.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+    n = kwargs.get("n")
+    if isinstance(n, int) and n != 1:
+        attributes[gen_ai.GEN_AI_REQUEST_CHOICE_COUNT] = n
+    tier = kwargs.get("service_tier")
+    if isinstance(tier, str) and tier != "auto":
+        attributes[openai_attributes.OPENAI_REQUEST_SERVICE_TIER] = tier
+    if call.operation != "embeddings":
+        attributes[gen_ai.GEN_AI_REQUEST_STREAM] = call.stream
+    call.attributes = attributes
+    if stream_options and call.stream and not call.raw and call.telemetry.request_stream_usage:
+        return _with_include_usage(call, kwargs)
+    return kwargs
+
+
+def _with_include_usage(call: Call, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Ask for the final usage chunk the user did not ask for; it is hidden from them again."""
+    options = kwargs.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage") is True:
+        return kwargs
+    call.hide_usage_chunk = True
+    merged = {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
+    return {**kwargs, "stream_options": merged}
+
+
+def _start_chat(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return _start(call, instance, kwargs, "messages", stream_options=True)
+
+
+def _start_completion(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return _start(call, instance, kwargs, "prompt", stream_options=True)
+
+
+def _start_responses(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    sent = _start(call, instance, kwargs, "input", stream_options=False)
+    instructions = kwargs.get("instructions")
+    if isinstance(instructions, str):
+        call.prompt = [instructions, call.prompt]
+    return sent
+
+
+def _start_embeddings(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return _start(call, instance, kwargs, "input", stream_options=False)
+
+
+def _read_chat_usage(call: Call, usage: Any) -> None:
+    call.usage_seen = True
+    call.input_seen = True
+    call.input_tokens = usage.prompt_tokens
+    call.output_tokens = usage.completion_tokens
+    details = usage.prompt_tokens_details
+    if details is not None:
+        call.cache_read_tokens = int_or_zero(details.cached_tokens)
+        call.cache_write_tokens = int_or_zero(getattr(details, "cache_write_tokens", None))
+        call.input_audio_tokens = int_or_zero(details.audio_tokens)
+    details = usage.completion_tokens_details
+    if details is not None:
+        call.reasoning_tokens = int_or_zero(details.reasoning_tokens)
+        call.output_audio_tokens = int_or_zero(details.audio_tokens)
+
+
+def _read_identity(call: Call, response: Any) -> None:
+    call.response_id = response.id
+    call.response_model = response.model
+    tier = getattr(response, "service_tier", None)
+    if tier:
+        call.service_tier = tier
+        call.attributes[openai_attributes.OPENAI_RESPONSE_SERVICE_TIER] = tier
+
+
+def _read_chat_response(call: Call, response: Any) -> None:
+    _read_identity(call, response)
+    call.finish_reasons = [choice.finish_reason or "" for choice in response.choices]
+    if response.usage is not None:
+        _read_chat_usage(call, response.usage)
+
+
+def _read_chat_chunk(call: Call, chunk: Any) -> bool:
+    if call.response_id is None:
+        _read_identity(call, chunk)
+    for choice in chunk.choices:
+        content = choice.delta.content if choice.delta is not None else None
+        if content:
+            call.output_parts.append(content)
+        if choice.finish_reason:
+            _add_finish_reason(call, choice.finish_reason)
+    usage = chunk.usage
+    if usage is None:
+        return False
+    _read_chat_usage(call, usage)
+    return call.hide_usage_chunk and not chunk.choices
+
+
+def _add_finish_reason(call: Call, reason: str) -> None:
+    if call.finish_reasons is None:
+        call.finish_reasons = [reason]
+    else:
+        call.finish_reasons.append(reason)
+
+
+def _read_completion_chunk(call: Call, chunk: Any) -> bool:
+    if call.response_id is None:
+        _read_identity(call, chunk)
+    for choice in chunk.choices:
+        if choice.text:
+            call.output_parts.append(choice.text)
+        if choice.finish_reason:
+            _add_finish_reason(call, choice.finish_reason)
+    usage = chunk.usage
+    if usage is None:
+        return False
+    _read_chat_usage(call, usage)
+    return call.hide_usage_chunk and not chunk.choices
+
+
+def _read_responses_usage(call: Call, usage: Any) -> None:
+    call.usage_seen = True
+    call.input_seen = True
+    call.input_tokens = usage.input_tokens
+    call.output_tokens = usage.output_tokens
+    details = usage.input_tokens_details
+    if details is not None:
+        call.cache_read_tokens = int_or_zero(details.cached_tokens)
+        call.cache_write_tokens = int_or_zero(getattr(details, "cache_write_tokens", None))
+    details = usage.output_tokens_details
+    if details is not None:
+        call.reasoning_tokens = int_or_zero(details.reasoning_tokens)
+
+
+def _read_responses_response(call: Call, response: Any) -> None:
+    _read_identity(call, response)
+    incomplete = response.incomplete_details
+    reason = incomplete.reason if incomplete is not None and incomplete.reason else response.status
+    if reason:
+        call.finish_reasons = [reason]
+    if response.usage is not None:
+        _read_responses_usage(call, response.usage)
+
+
+_FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+def _read_responses_event(call: Call, event: Any) -> bool:
+    kind = event.type
+    if kind == "response.output_text.delta":
+        call.output_parts.append(event.delta)
+    elif kind == "response.created":
+        _read_identity(call, event.response)
+    elif kind in _FINAL_RESPONSE_EVENTS:
+        _read_responses_response(call, event.response)
+    return False
+
+
+def _is_usage_only(chunk: Any) -> bool:
+    return not chunk.choices and chunk.usage is not None
+
+
+def _read_embeddings_response(call: Call, response: Any) -> None:
+    call.response_model = response.model
+    usage = response.usage
+    if usage is not None:
+        call.usage_seen = True
+        call.input_seen = True
+        call.input_tokens = usage.prompt_tokens
+
+
+def endpoints() -> list[Endpoint]:
+    out: list[Endpoint] = []
+    for is_async, prefix in ((False, ""), (True, "Async")):
+        out += [
+            Endpoint(_CHAT, f"{prefix}Completions.create", "chat", _start_chat, _read_chat_response,
+                     _read_chat_chunk, is_async, _is_usage_only),
+            Endpoint(_CHAT, f"{prefix}Completions.parse", "chat", _start_chat, _read_chat_response,
+                     _read_chat_chunk, is_async, _is_usage_only),
+            Endpoint(_RESPONSES, f"{prefix}Responses.create", "chat", _start_responses,
+                     _read_responses_response, _read_responses_event, is_async),
+            Endpoint(_RESPONSES, f"{prefix}Responses.parse", "chat", _start_responses,
+                     _read_responses_response, _read_responses_event, is_async),
+            Endpoint(_EMBEDDINGS, f"{prefix}Embeddings.create", "embeddings", _start_embeddings,
+                     _read_embeddings_response, None, is_async),
+            Endpoint(_COMPLETIONS, f"{prefix}Completions.create", "text_completion", _start_completion,
+                     _read_chat_response, _read_completion_chunk, is_async, _is_usage_only),
+        ]
+    return out
+
+
+def helper_closes() -> list[tuple[str, str, str, bool]]:
+    """(module, method, attribute holding the raw stream, is_async) for the SDK's stream helpers, whose
+    ``close()`` closes the HTTP response directly rather than the stream costspan proxies."""
+    chat = "openai.lib.streaming.chat._completions"
+    responses = "openai.lib.streaming.responses._responses"
+    return [
+        (chat, "ChatCompletionStream.close", "_raw_stream", False),
+        (chat, "AsyncChatCompletionStream.close", "_raw_stream", True),
+        (responses, "ResponseStream.close", "_raw_stream", False),
+        (responses, "AsyncResponseStream.close", "_raw_stream", True),
+    ]

@@ -1,0 +1,237 @@
+"""Spans and metrics: instruments are created once; each finished call becomes one attribute write and the
+metric records SPEC.md names, nothing zero and nothing twice."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+from opentelemetry.metrics import Meter
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
+from opentelemetry.semconv.attributes import error_attributes
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+from . import attributes as attrs
+from ._call import Call
+from .context import current_attribution
+from .estimate import estimate_prompt_tokens, estimate_text_tokens
+from .pricing import Cost, Pricing
+
+if TYPE_CHECKING:
+    from .usage import Usage
+
+__all__ = ["Telemetry"]
+
+_log = logging.getLogger("costspan")
+
+# Semantic-convention bucket boundaries (gen_ai metrics spec).
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+
+_INPUT = {gen_ai.GEN_AI_TOKEN_TYPE: "input"}
+_OUTPUT = {gen_ai.GEN_AI_TOKEN_TYPE: "output"}
+_CACHE_READ = {gen_ai.GEN_AI_TOKEN_TYPE: "cache_read"}
+_CACHE_WRITE = {gen_ai.GEN_AI_TOKEN_TYPE: "cache_write"}
+_REASONING = {gen_ai.GEN_AI_TOKEN_TYPE: "reasoning"}
+
+
+class Telemetry:
+    """Everything a call needs to report itself: tracer, instruments, pricing and the options that shape them."""
+
+    def __init__(
+        self,
+        tracer: Tracer,
+        meter: Meter,
+        pricing: Pricing,
+        *,
+        metric_attributes: Sequence[str] = (),
+        request_stream_usage: bool = True,
+    ) -> None:
+        self.tracer = tracer
+        self.pricing = pricing
+        self.metric_attributes = tuple(metric_attributes)
+        # Whether to ask for the usage chunk of chat streams the user did not ask for (and hide it again).
+        self.request_stream_usage = request_stream_usage
+        self.token_usage = meter.create_histogram(
+            gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )
+        self.duration = meter.create_histogram(
+            gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.time_to_first_chunk = meter.create_histogram(
+            gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
+            unit="s",
+            description="Time to receive the first chunk of a streaming response.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.cost = meter.create_counter(attrs.COST_METRIC, unit="USD", description="Cost of GenAI calls.")
+        self.tokens = meter.create_counter(
+            attrs.TOKENS_METRIC,
+            unit="{token}",
+            description="Cache read, cache write and reasoning tokens (the kinds gen_ai.client.token.usage lacks).",
+        )
+        self._failed_once: set[str] = set()
+
+    def start(self, call: Call) -> None:
+        """Open the call's span under the caller's current span."""
+        attributes = call.attributes
+        for key, value in current_attribution().items():
+            attributes.setdefault(key, value)
+        span = self.tracer.start_span(f"{call.operation} {call.model}", kind=SpanKind.CLIENT, attributes=attributes)
+        call.span = span
+        call.context = trace.set_span_in_context(span)
+        call.start_ns = time.perf_counter_ns()
+
+    def finish(self, call: Call, error: BaseException | None, completed: bool | None) -> None:
+        end_ns = time.perf_counter_ns()
+        span = call.span
+        if span is None:
+            return
+        try:
+            self._report(call, end_ns, error, completed)
+        except Exception as failure:
+            self.log_failure("report", failure)
+        finally:
+            span.end()
+
+    def log_failure(self, step: str, failure: BaseException) -> None:
+        """Log costspan's own failure once per step; the user's call goes on regardless."""
+        if step not in self._failed_once:
+            self._failed_once.add(step)
+            _log.warning("costspan: %s failed; the call proceeds without it", step, exc_info=failure)
+        else:
+            _log.debug("costspan: %s failed again: %r", step, failure)
+
+    def _report(self, call: Call, end_ns: int, error: BaseException | None, completed: bool | None) -> None:
+        span = call.span
+        assert span is not None
+        # A request that failed before any output was billed nothing; one cut mid-stream was billed so far.
+        usage = _settle_usage(call) if error is None or call.usage_seen or call.first_chunk_ns else None
+        cost = None
+        if usage is not None:
+            cost = self.pricing.cost(call.provider, call.response_model or call.model, usage, call.service_tier)
+        span_attributes = _span_attributes(call, usage, cost, error, completed)
+        if span_attributes:
+            span.set_attributes(span_attributes)
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+        self._record_metrics(call, usage, cost, error, (end_ns - call.start_ns) / 1e9)
+
+    def _record_metrics(
+        self, call: Call, usage: Usage | None, cost: Cost | None, error: BaseException | None, duration: float
+    ) -> None:
+        base = self._metric_attributes(call)
+        context = call.context
+        self.duration.record(
+            duration,
+            {**base, error_attributes.ERROR_TYPE: _error_type(error)} if error is not None else base,
+            context,
+        )
+        if call.first_chunk_ns:
+            self.time_to_first_chunk.record((call.first_chunk_ns - call.start_ns) / 1e9, base, context)
+        if usage is None:
+            return
+        record = self.token_usage.record
+        if usage.input_tokens:
+            record(usage.input_tokens, {**base, **_INPUT}, context)
+        if usage.output_tokens:
+            record(usage.output_tokens, {**base, **_OUTPUT}, context)
+        add = self.tokens.add
+        if usage.cache_read_tokens:
+            add(usage.cache_read_tokens, {**base, **_CACHE_READ}, context)
+        if usage.cache_write_tokens:
+            add(usage.cache_write_tokens, {**base, **_CACHE_WRITE}, context)
+        if usage.reasoning_tokens:
+            add(usage.reasoning_tokens, {**base, **_REASONING}, context)
+        if cost is not None and cost.amount:
+            self.cost.add(cost.amount, base, context)
+
+    def _metric_attributes(self, call: Call) -> dict[str, Any]:
+        base: dict[str, Any] = {
+            gen_ai.GEN_AI_OPERATION_NAME: call.operation,
+            gen_ai.GEN_AI_PROVIDER_NAME: call.provider,
+            gen_ai.GEN_AI_REQUEST_MODEL: call.model,
+        }
+        if call.response_model:
+            base[gen_ai.GEN_AI_RESPONSE_MODEL] = call.response_model
+        if self.metric_attributes:
+            given = call.attributes
+            for key in self.metric_attributes:
+                if key in given:
+                    base[key] = given[key]
+        return base
+
+
+def _settle_usage(call: Call) -> Usage:
+    """The provider's counts, completed by estimates where it gave none (an interrupted stream)."""
+    if not call.usage_seen:
+        if not call.input_seen:
+            call.input_tokens = estimate_prompt_tokens(call.prompt)
+        if call.output_parts:
+            call.output_tokens = max(call.output_tokens, estimate_text_tokens("".join(call.output_parts)))
+    return call.usage()
+
+
+def _span_attributes(
+    call: Call, usage: Usage | None, cost: Cost | None, error: BaseException | None, completed: bool | None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if call.response_id:
+        out[gen_ai.GEN_AI_RESPONSE_ID] = call.response_id
+    if call.response_model:
+        out[gen_ai.GEN_AI_RESPONSE_MODEL] = call.response_model
+    if call.finish_reasons:
+        out[gen_ai.GEN_AI_RESPONSE_FINISH_REASONS] = call.finish_reasons
+    if call.first_chunk_ns:
+        out[gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (call.first_chunk_ns - call.start_ns) / 1e9
+    if completed is not None:
+        out[attrs.STREAM_COMPLETED] = completed
+    if error is not None:
+        out[error_attributes.ERROR_TYPE] = _error_type(error)
+    if usage is not None:
+        _usage_attributes(out, usage)
+        _cost_attributes(out, cost)
+    return out
+
+
+def _usage_attributes(out: dict[str, Any], usage: Usage) -> None:
+    out[gen_ai.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
+    out[gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+    if usage.cache_read_tokens:
+        out[gen_ai.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
+    if usage.cache_write_tokens:
+        out[attrs.USAGE_CACHE_WRITE_INPUT_TOKENS] = usage.cache_write_tokens
+    if usage.reasoning_tokens:
+        out[gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
+    if usage.estimated:
+        out[attrs.USAGE_ESTIMATED] = True
+
+
+def _cost_attributes(out: dict[str, Any], cost: Cost | None) -> None:
+    if cost is None:
+        out[attrs.COST_UNPRICED] = True
+        return
+    out[attrs.COST_AMOUNT] = cost.amount
+    out[attrs.COST_CURRENCY] = "USD"
+    out[attrs.COST_SOURCE] = "local"
+    out[attrs.COST_INPUT] = cost.input
+    out[attrs.COST_OUTPUT] = cost.output
+    out[attrs.COST_CACHE_READ] = cost.cache_read
+    out[attrs.COST_CACHE_WRITE] = cost.cache_write
+    out[attrs.COST_OTHER] = cost.other
+    out[attrs.PRICE_MODEL] = cost.price_model
+    out[attrs.PRICE_SOURCE] = cost.price_source
+
+
+def _error_type(error: BaseException) -> str:
+    return type(error).__qualname__

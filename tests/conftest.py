@@ -1,0 +1,114 @@
+"""Shared fixtures: OpenTelemetry SDK providers with in-memory exporters, the instrumentation, the local
+provider server and sync/async drivers for the real SDK clients."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from opentelemetry.context import Context
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import costspan
+from costspan.testing import ProviderServer
+
+class LifecycleCounter(SpanProcessor):
+    """Counts on_start and on_end per span, to prove each span ends exactly once."""
+
+    def __init__(self) -> None:
+        self.started: Counter[int] = Counter()
+        self.ended: Counter[int] = Counter()
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self.started[span.context.span_id] += 1
+
+    def on_end(self, span: ReadableSpan) -> None:
+        assert span.context is not None
+        self.ended[span.context.span_id] += 1
+
+    def assert_each_ended_once(self) -> None:
+        assert self.started, "no span started"
+        assert set(self.started) == set(self.ended), "a span never ended"
+        assert all(count == 1 for count in self.ended.values()), f"a span ended twice: {self.ended}"
+
+
+@dataclass
+class Otel:
+    exporter: InMemorySpanExporter
+    reader: InMemoryMetricReader
+    lifecycle: LifecycleCounter
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+
+    def spans(self) -> list[ReadableSpan]:
+        return [s for s in self.exporter.get_finished_spans() if s.instrumentation_scope.name.startswith("costspan")]
+
+    def span(self) -> ReadableSpan:
+        spans = self.spans()
+        assert len(spans) == 1, [s.name for s in spans]
+        return spans[0]
+
+    def metrics(self) -> dict[str, list[Any]]:
+        """Metric name -> its data points (cumulative since the test began)."""
+        data = self.reader.get_metrics_data()
+        out: dict[str, list[Any]] = {}
+        if data is None:
+            return out
+        for resource_metrics in data.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    out.setdefault(metric.name, []).extend(metric.data.data_points)
+        return out
+
+
+@pytest.fixture
+def otel() -> Iterator[Otel]:
+    exporter = InMemorySpanExporter()
+    lifecycle = LifecycleCounter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(lifecycle)
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    yield Otel(exporter, reader, lifecycle, tracer_provider, meter_provider)
+    meter_provider.shutdown()
+    tracer_provider.shutdown()
+
+
+@pytest.fixture
+def instrument(otel: Otel) -> Iterator[Callable[..., None]]:
+    """Instrument with the test's providers; ``instrument(**options)`` to pass options."""
+
+    def start(**options: Any) -> None:
+        costspan.CostspanInstrumentor().instrument(
+            tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, **options
+        )
+
+    yield start
+    costspan.CostspanInstrumentor().uninstrument()
+
+
+@pytest.fixture
+def instrumented(instrument: Callable[..., None]) -> None:
+    instrument()
+
+
+@pytest.fixture(scope="session")
+def _server() -> Iterator[ProviderServer]:
+    with ProviderServer() as server:
+        yield server
+
+
+@pytest.fixture
+def server(_server: ProviderServer) -> ProviderServer:
+    _server.reset()
+    return _server
+
+

@@ -1,0 +1,203 @@
+"""What the user sees is exactly what the SDK gives without costspan: chunks, types, helpers, raw responses
+and exceptions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx2
+import openai
+import pydantic
+import pytest
+from support import Driver
+
+import costspan
+from costspan.testing import ProviderServer, Reply
+
+MESSAGES = [{"role": "user", "content": "Say hello."}]
+VOLATILE = {"id", "created", "created_at", "sequence_number", "item_id"}
+
+
+def _scrub(value: Any) -> Any:
+    """The value as plain data, without the ids and timestamps that differ between two runs."""
+    if isinstance(value, pydantic.BaseModel):
+        value = value.model_dump()
+    if isinstance(value, dict):
+        return {key: _scrub(item) for key, item in value.items() if key not in VOLATILE}
+    if isinstance(value, list):
+        return [_scrub(item) for item in value]
+    return value
+
+
+def _dump(items: list[Any]) -> list[Any]:
+    return [_scrub(item) for item in items]
+
+
+def _twice(oai: Driver, instrument: Callable[..., None], run: Callable[[], list[Any]]) -> tuple[list[Any], list[Any]]:
+    """The same scripted exchange uninstrumented, then instrumented."""
+    costspan.CostspanInstrumentor().uninstrument()
+    bare = run()
+    instrument()
+    return bare, run()
+
+
+@pytest.fixture
+def bare_then_instrumented(oai: Driver, instrument: Callable[..., None]) -> Callable[..., tuple[list, list]]:
+    return lambda run: _twice(oai, instrument, run)
+
+
+def test_chat_chunks_unchanged(oai: Driver, server: ProviderServer, bare_then_instrumented, otel) -> None:
+    def run() -> list[Any]:
+        server.push(Reply(chunks=7, usage={"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}))
+        stream = oai.call(oai.client.chat.completions.create, model="gpt-4.1", messages=MESSAGES, stream=True)
+        assert isinstance(stream, openai.AsyncStream if oai.is_async else openai.Stream)
+        assert isinstance(stream.response, httpx2.Response)
+        return oai.collect(stream)
+
+    bare, instrumented = bare_then_instrumented(run)
+    assert _dump(bare) == _dump(instrumented)
+    assert instrumented and all(chunk.choices for chunk in instrumented)
+    assert len(otel.spans()) == 1
+
+
+def test_chat_stream_helper_events_unchanged(oai: Driver, server: ProviderServer, bare_then_instrumented, otel) -> None:
+    def run() -> list[Any]:
+        server.push(Reply(chunks=4, usage={"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}))
+        manager = oai.client.chat.completions.stream(model="gpt-4.1", messages=MESSAGES)
+        if oai.is_async:
+
+            async def use() -> list[Any]:
+                async with manager as stream:
+                    events = [event async for event in stream]
+                    final = await stream.get_final_completion()
+                return [*events, final.choices[0].message.content]
+
+            return oai.run(use())
+        with manager as stream:
+            events = list(stream)
+            return [*events, stream.get_final_completion().choices[0].message.content]
+
+    bare, instrumented = bare_then_instrumented(run)
+    assert [type(e) for e in bare] == [type(e) for e in instrumented]
+    assert _dump(bare) == _dump(instrumented)
+    span = otel.span()
+    assert span.attributes["gen_ai.usage.output_tokens"] == 4
+    assert span.attributes["costspan.stream.completed"] is True
+    otel.lifecycle.assert_each_ended_once()
+
+
+def test_responses_stream_helper_unchanged(oai: Driver, server: ProviderServer, bare_then_instrumented, otel) -> None:
+    usage = {
+        "input_tokens": 9,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 3,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 12,
+    }
+
+    def run() -> list[Any]:
+        server.push(Reply(chunks=3, usage=usage))
+        manager = oai.client.responses.stream(model="gpt-4.1", input="Say hello.")
+        if oai.is_async:
+
+            async def use() -> list[Any]:
+                async with manager as stream:
+                    events = [event.type async for event in stream]
+                    final = await stream.get_final_response()
+                return [*events, final.output_text]
+
+            return oai.run(use())
+        with manager as stream:
+            events = [event.type for event in stream]
+            return [*events, stream.get_final_response().output_text]
+
+    bare, instrumented = bare_then_instrumented(run)
+    assert bare == instrumented
+    span = otel.span()
+    assert span.attributes["gen_ai.usage.input_tokens"] == 9
+    assert span.attributes["costspan.stream.completed"] is True
+
+
+def test_raw_response_headers_and_parse(oai: Driver, server: ProviderServer, otel) -> None:
+    server.push(
+        Reply(headers={"x-request-id": "req_raw_1"}, usage={"prompt_tokens": 8, "completion_tokens": 2, "total_tokens": 10})
+    )
+    raw = oai.call(oai.client.chat.completions.with_raw_response.create, model="gpt-4.1", messages=MESSAGES)
+    assert isinstance(raw, openai._legacy_response.LegacyAPIResponse)
+    assert raw.headers["x-request-id"] == "req_raw_1"
+    completion = raw.parse()
+    assert completion is raw.parse()
+    assert isinstance(completion, openai.types.chat.ChatCompletion)
+    span = otel.span()
+    assert span.attributes["gen_ai.usage.input_tokens"] == 8
+    assert server.requests[-1].body.get("stream_options") is None
+
+
+def test_raw_stream_is_never_altered(oai: Driver, server: ProviderServer, otel) -> None:
+    server.push(Reply(chunks=5))
+    raw = oai.call(oai.client.chat.completions.with_raw_response.create, model="gpt-4.1", messages=MESSAGES, stream=True)
+    chunks = oai.collect(raw.parse())
+    assert sum(1 for chunk in chunks if chunk.choices and chunk.choices[0].delta.content) == 5
+    assert "stream_options" not in server.requests[-1].body
+    span = otel.span()
+    assert span.attributes["costspan.stream.completed"] is True
+    assert span.attributes["costspan.usage.estimated"] is True
+
+
+def test_streaming_response_parse(oai: Driver, server: ProviderServer, otel) -> None:
+    server.push(Reply(usage={"prompt_tokens": 6, "completion_tokens": 3, "total_tokens": 9}))
+    manager = oai.client.chat.completions.with_streaming_response.create(model="gpt-4.1", messages=MESSAGES)
+    if oai.is_async:
+
+        async def use() -> Any:
+            async with manager as response:
+                assert response.headers["content-type"].startswith("application/json")
+                return await response.parse()
+
+        completion = oai.run(use())
+    else:
+        with manager as response:
+            assert response.headers["content-type"].startswith("application/json")
+            completion = response.parse()
+    assert completion.usage.prompt_tokens == 6
+    assert otel.span().attributes["gen_ai.usage.input_tokens"] == 6
+    otel.lifecycle.assert_each_ended_once()
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(429, openai.RateLimitError), (500, openai.InternalServerError), (400, openai.BadRequestError)],
+)
+def test_http_errors_pass_through(oai: Driver, server: ProviderServer, otel, status: int, error: type) -> None:
+    server.push(Reply(status=status))
+    with pytest.raises(error) as raised:
+        oai.call(oai.client.chat.completions.create, model="gpt-4.1", messages=MESSAGES)
+    assert type(raised.value) is error
+    span = otel.span()
+    assert span.attributes["error.type"] == error.__qualname__
+    assert "gen_ai.usage.input_tokens" not in span.attributes
+    assert "gen_ai.usage.cost.amount" not in span.attributes
+
+
+def test_timeout_passes_through(oai: Driver, server: ProviderServer, otel) -> None:
+    server.push(Reply(delay=1.0))
+    with pytest.raises(openai.APITimeoutError):
+        oai.call(oai.client.with_options(timeout=0.2).chat.completions.create, model="gpt-4.1", messages=MESSAGES)
+    assert otel.span().attributes["error.type"] == "APITimeoutError"
+
+
+def test_exception_identity(oai: Driver, monkeypatch: pytest.MonkeyPatch, otel) -> None:
+    sentinel = openai.APIConnectionError(request=httpx2.Request("POST", "http://127.0.0.1/v1/chat/completions"))
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise sentinel
+
+    async def refuse_async(*args: Any, **kwargs: Any) -> Any:
+        raise sentinel
+
+    monkeypatch.setattr(oai.client, "post", refuse_async if oai.is_async else refuse)
+    with pytest.raises(openai.APIConnectionError) as raised:
+        oai.call(oai.client.chat.completions.create, model="gpt-4.1", messages=MESSAGES)
+    assert raised.value is sentinel
+    assert otel.span().attributes["error.type"] == "APIConnectionError"

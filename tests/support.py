@@ -1,0 +1,71 @@
+"""Test helpers shared across capabilities: sync/async drivers for the real SDK clients."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+API_KEY = "sk-costspan-test-DISTINCTIVE-7f3a9c"
+
+
+@dataclass
+class Driver:
+    """Runs the same test against a sync or an async SDK client."""
+
+    is_async: bool
+    client: Any
+    loop: asyncio.AbstractEventLoop | None = field(default=None)
+
+    def run(self, value: Any) -> Any:
+        if self.is_async and isinstance(value, Awaitable):
+            assert self.loop is not None
+            return self.loop.run_until_complete(_await(value))
+        return value
+
+    def call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
+        return self.run(method(**kwargs))
+
+    def collect(self, stream: Any, limit: int | None = None) -> list[Any]:
+        """Iterate a stream (all of it, or ``limit`` items and stop)."""
+        if not self.is_async:
+            items = []
+            for item in stream:
+                items.append(item)
+                if limit is not None and len(items) >= limit:
+                    break
+            return items
+
+        async def consume() -> list[Any]:
+            items = []
+            async for item in stream:
+                items.append(item)
+                if limit is not None and len(items) >= limit:
+                    break
+            return items
+
+        return self.run(consume())
+
+    def close(self, obj: Any) -> None:
+        self.run(obj.close())
+
+
+async def _await(value: Awaitable[Any]) -> Any:
+    return await value
+
+
+def make_driver(mode: str, sync_factory: Callable[[], Any], async_factory: Callable[[], Any]) -> Iterator[Driver]:
+    if mode == "sync":
+        client = sync_factory()
+        yield Driver(False, client)
+        client.close()
+        return
+    loop = asyncio.new_event_loop()
+    client = async_factory()
+    yield Driver(True, client, loop)
+    loop.run_until_complete(client.close())
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
+    gc.collect()
