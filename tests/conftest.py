@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import costspan
 from costspan.testing import ProviderServer
 
+
 class LifecycleCounter(SpanProcessor):
     """Counts on_start and on_end per span, to prove each span ends exactly once."""
 
@@ -110,5 +111,3 @@ def _server() -> Iterator[ProviderServer]:
 def server(_server: ProviderServer) -> ProviderServer:
     _server.reset()
     return _server
-
-

@@ -43,6 +43,7 @@ class Call:
         "provider",
         "raw",
         "reasoning_tokens",
+        "response_attributes",
         "response_id",
         "response_model",
         "service_tier",
@@ -76,6 +77,8 @@ class Call:
         self.response_model: str | None = None
         self.finish_reasons: list[str] | None = None
         self.service_tier: str | None = None
+        # Provider-specific attributes learnt from the response (e.g. openai.response.service_tier).
+        self.response_attributes: dict[str, Any] | None = None
         self.input_tokens = 0
         self.output_tokens = 0
         self.cache_read_tokens = 0
@@ -91,6 +94,12 @@ class Call:
         self.input_seen = False
         # Streamed text, kept by reference only, to estimate output tokens of an interrupted stream.
         self.output_parts: list[str] = []
+
+    def set_response_attribute(self, key: str, value: Any) -> None:
+        if self.response_attributes is None:
+            self.response_attributes = {key: value}
+        else:
+            self.response_attributes[key] = value
 
     def usage(self) -> Usage:
         return Usage(

@@ -17,7 +17,7 @@ __all__ = ["RawResponseProxy"]
 ParsedObserver = Callable[[Call, Any], Any]
 
 
-class RawResponseProxy(wrapt.BaseObjectProxy):  # type: ignore[misc]
+class RawResponseProxy(wrapt.BaseObjectProxy[Any]):
     def __init__(self, response: Any, call: Call, observe: ParsedObserver) -> None:
         super().__init__(response)
         self._self_call = call

@@ -23,9 +23,13 @@ __all__ = ["AsyncStreamProxy", "ChunkReader", "StreamProxy", "make_helper_close"
 ChunkReader = Callable[[Call, Any], bool]
 
 
-class _StreamProxyBase(wrapt.BaseObjectProxy):  # type: ignore[misc]
+class _StreamProxyBase(wrapt.BaseObjectProxy[Any]):
     def __init__(
-        self, stream: Any, call: Call, read_chunk: ChunkReader, usage_only: Callable[[Any], bool] | None = None
+        self,
+        stream: Any,
+        call: Call,
+        read_chunk: ChunkReader,
+        usage_only: Callable[[Any], bool] | None = None,
     ) -> None:
         super().__init__(stream)
         self._self_call = call

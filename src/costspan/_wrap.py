@@ -33,8 +33,8 @@ class Endpoint:
     instance and keyword arguments and returns the keyword arguments to send (a copy when it changes them).
     ``read_response`` stores a complete response's fields and usage on the call; ``read_chunk`` does the same
     for one stream chunk. ``usage_only`` tells whether a chunk is the usage chunk costspan may have asked for,
-    so that it stays hidden even when reading it failed. ``observe``, when given, replaces the default handling of the SDK's return value (for
-    helpers whose return value is neither a response nor a stream).
+    so that it stays hidden even when reading it failed. ``observe``, when given, replaces the default handling
+    of the SDK's return value (for helpers whose return value is neither a response nor a stream).
     """
 
     module: str

@@ -28,7 +28,7 @@ def current_attribution() -> Mapping[str, AttributeValue]:
     return _attribution.get()
 
 
-class attribution(ContextDecorator):  # noqa: N801 - reads as a function, like contextlib's helpers
+class attribution(ContextDecorator):
     """Attribute every provider call made inside to a user, team, feature, ...
 
     ``user_id`` becomes the ``user.id`` attribute; other keywords are set as given. Nested blocks add to (and

@@ -44,9 +44,7 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         tracer = trace.get_tracer(
             __name__, __version__, kwargs.get("tracer_provider"), schema_url=Schemas.V1_37_0.value
         )
-        meter = metrics.get_meter(
-            __name__, __version__, kwargs.get("meter_provider"), schema_url=Schemas.V1_37_0.value
-        )
+        meter = metrics.get_meter(__name__, __version__, kwargs.get("meter_provider"), schema_url=Schemas.V1_37_0.value)
         pricing = Pricing(options.prices, options.model_aliases)
         telemetry = Telemetry(
             tracer,

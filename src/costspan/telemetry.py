@@ -185,7 +185,7 @@ def _settle_usage(call: Call) -> Usage:
 def _span_attributes(
     call: Call, usage: Usage | None, cost: Cost | None, error: BaseException | None, completed: bool | None
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = dict(call.response_attributes) if call.response_attributes else {}
     if call.response_id:
         out[gen_ai.GEN_AI_RESPONSE_ID] = call.response_id
     if call.response_model:

@@ -9,12 +9,12 @@ from typing import Any
 import openai
 import pytest
 from opentelemetry.sdk.trace import Tracer
-from support import API_KEY
 
 from costspan.pricing import Pricing
 from costspan.providers import openai as openai_provider
 from costspan.telemetry import Telemetry
 from costspan.testing import ProviderServer, Reply
+from support import API_KEY
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

@@ -13,11 +13,11 @@ from typing import Any
 import openai
 import pytest
 from opentelemetry import trace
-from support import API_KEY
 
 import costspan
 from costspan.providers import openai as openai_provider
 from costspan.testing import ProviderServer, Reply
+from support import API_KEY
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import openai
 import pytest
-from support import API_KEY
 
 from costspan.testing import ProviderServer, Reply
+from support import API_KEY
 
 SECRET_PROMPT = "my secret prompt 0xC0FFEE"
 SECRET_ANSWER = "the secret answer 0xBEEF"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+import openai
 import pytest
-from support import Driver
 
 from costspan.testing import ProviderServer, Reply
+from support import Driver
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 USAGE = {
@@ -65,7 +66,7 @@ def test_metrics_values_and_attributes(oai: Driver, server: ProviderServer, otel
 
 def test_failed_call_records_duration_with_error_type(oai: Driver, server: ProviderServer, otel) -> None:
     server.push(Reply(status=429))
-    with pytest.raises(Exception):
+    with pytest.raises(openai.RateLimitError):
         oai.call(oai.client.chat.completions.create, model="o4-mini", messages=MESSAGES)
     (duration,) = _points(otel, "gen_ai.client.operation.duration")
     assert duration.attributes["error.type"] == "RateLimitError"

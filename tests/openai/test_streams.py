@@ -7,9 +7,9 @@ import gc
 
 import openai
 import pytest
-from support import Driver
 
 from costspan.testing import ProviderServer, Reply
+from support import Driver
 
 MESSAGES = [{"role": "user", "content": "Count to twenty, please."}]
 USAGE = {"prompt_tokens": 21, "completion_tokens": 20, "total_tokens": 41}

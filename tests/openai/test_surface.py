@@ -10,10 +10,10 @@ import httpx2
 import openai
 import pydantic
 import pytest
-from support import Driver
 
 import costspan
 from costspan.testing import ProviderServer, Reply
+from support import Driver
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 VOLATILE = {"id", "created", "created_at", "sequence_number", "item_id"}
@@ -121,7 +121,10 @@ def test_responses_stream_helper_unchanged(oai: Driver, server: ProviderServer, 
 
 def test_raw_response_headers_and_parse(oai: Driver, server: ProviderServer, otel) -> None:
     server.push(
-        Reply(headers={"x-request-id": "req_raw_1"}, usage={"prompt_tokens": 8, "completion_tokens": 2, "total_tokens": 10})
+        Reply(
+            headers={"x-request-id": "req_raw_1"},
+            usage={"prompt_tokens": 8, "completion_tokens": 2, "total_tokens": 10},
+        )
     )
     raw = oai.call(oai.client.chat.completions.with_raw_response.create, model="gpt-4.1", messages=MESSAGES)
     assert isinstance(raw, openai._legacy_response.LegacyAPIResponse)
@@ -136,7 +139,9 @@ def test_raw_response_headers_and_parse(oai: Driver, server: ProviderServer, ote
 
 def test_raw_stream_is_never_altered(oai: Driver, server: ProviderServer, otel) -> None:
     server.push(Reply(chunks=5))
-    raw = oai.call(oai.client.chat.completions.with_raw_response.create, model="gpt-4.1", messages=MESSAGES, stream=True)
+    raw = oai.call(
+        oai.client.chat.completions.with_raw_response.create, model="gpt-4.1", messages=MESSAGES, stream=True
+    )
     chunks = oai.collect(raw.parse())
     assert sum(1 for chunk in chunks if chunk.choices and chunk.choices[0].delta.content) == 5
     assert "stream_options" not in server.requests[-1].body

@@ -114,7 +114,7 @@ def _read_identity(call: Call, response: Any) -> None:
     tier = getattr(response, "service_tier", None)
     if tier:
         call.service_tier = tier
-        call.attributes[openai_attributes.OPENAI_RESPONSE_SERVICE_TIER] = tier
+        call.set_response_attribute(openai_attributes.OPENAI_RESPONSE_SERVICE_TIER, tier)
 
 
 def _read_chat_response(call: Call, response: Any) -> None:
@@ -217,18 +217,63 @@ def endpoints() -> list[Endpoint]:
     out: list[Endpoint] = []
     for is_async, prefix in ((False, ""), (True, "Async")):
         out += [
-            Endpoint(_CHAT, f"{prefix}Completions.create", "chat", _start_chat, _read_chat_response,
-                     _read_chat_chunk, is_async, _is_usage_only),
-            Endpoint(_CHAT, f"{prefix}Completions.parse", "chat", _start_chat, _read_chat_response,
-                     _read_chat_chunk, is_async, _is_usage_only),
-            Endpoint(_RESPONSES, f"{prefix}Responses.create", "chat", _start_responses,
-                     _read_responses_response, _read_responses_event, is_async),
-            Endpoint(_RESPONSES, f"{prefix}Responses.parse", "chat", _start_responses,
-                     _read_responses_response, _read_responses_event, is_async),
-            Endpoint(_EMBEDDINGS, f"{prefix}Embeddings.create", "embeddings", _start_embeddings,
-                     _read_embeddings_response, None, is_async),
-            Endpoint(_COMPLETIONS, f"{prefix}Completions.create", "text_completion", _start_completion,
-                     _read_chat_response, _read_completion_chunk, is_async, _is_usage_only),
+            Endpoint(
+                _CHAT,
+                f"{prefix}Completions.create",
+                "chat",
+                _start_chat,
+                _read_chat_response,
+                _read_chat_chunk,
+                is_async,
+                _is_usage_only,
+            ),
+            Endpoint(
+                _CHAT,
+                f"{prefix}Completions.parse",
+                "chat",
+                _start_chat,
+                _read_chat_response,
+                _read_chat_chunk,
+                is_async,
+                _is_usage_only,
+            ),
+            Endpoint(
+                _RESPONSES,
+                f"{prefix}Responses.create",
+                "chat",
+                _start_responses,
+                _read_responses_response,
+                _read_responses_event,
+                is_async,
+            ),
+            Endpoint(
+                _RESPONSES,
+                f"{prefix}Responses.parse",
+                "chat",
+                _start_responses,
+                _read_responses_response,
+                _read_responses_event,
+                is_async,
+            ),
+            Endpoint(
+                _EMBEDDINGS,
+                f"{prefix}Embeddings.create",
+                "embeddings",
+                _start_embeddings,
+                _read_embeddings_response,
+                None,
+                is_async,
+            ),
+            Endpoint(
+                _COMPLETIONS,
+                f"{prefix}Completions.create",
+                "text_completion",
+                _start_completion,
+                _read_chat_response,
+                _read_completion_chunk,
+                is_async,
+                _is_usage_only,
+            ),
         ]
     return out
 

@@ -1,0 +1,99 @@
+"""``costspan demo``: real SDK calls against costspan's local provider server, reported from the spans."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from .context import attribution
+from .instrumentor import CostspanInstrumentor
+from .testing import ProviderServer, Reply
+
+__all__ = ["run_demo"]
+
+_USER = {"role": "user", "content": "Summarise the quarterly report in three bullet points."}
+
+
+def run_demo(echo: Callable[[str], Any]) -> None:
+    import openai
+
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = CostspanInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=MeterProvider())
+    try:
+        with ProviderServer() as server:
+            echo(f"costspan demo: real openai SDK calls against a local server at {server.url} (no API key)\n")
+            client = openai.OpenAI(base_url=server.openai_base_url, api_key="sk-demo", max_retries=0)
+            with attribution(user_id="u-demo", feature="reports"):
+                _openai_calls(client, server)
+            client.close()
+    finally:
+        instrumentor.uninstrument()
+    _print_spans(echo, exporter.get_finished_spans())
+
+
+def _openai_calls(client: Any, server: ProviderServer) -> None:
+    usage = {"prompt_tokens": 1850, "completion_tokens": 240, "total_tokens": 2090}
+    server.push(Reply(usage=usage))
+    client.chat.completions.create(model="gpt-4.1-mini", messages=[_USER])
+
+    cached = {**usage, "prompt_tokens_details": {"cached_tokens": 1536}}
+    server.push(Reply(usage=cached, chunks=40))
+    for _ in client.chat.completions.create(model="gpt-4.1", messages=[_USER], stream=True):
+        pass
+
+    reasoning = {
+        "input_tokens": 900,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 2600,
+        "output_tokens_details": {"reasoning_tokens": 2200},
+        "total_tokens": 3500,
+    }
+    server.push(Reply(usage=reasoning, service_tier="flex"))
+    client.responses.create(model="o4-mini", input="Plan the migration.", service_tier="flex")
+
+    server.push(Reply(usage={"prompt_tokens": 5000, "total_tokens": 5000}))
+    client.embeddings.create(model="text-embedding-3-small", input=["quarterly report"] * 20)
+
+    server.push(Reply(chunks=60, text=" ".join(["word"] * 60)))
+    with client.chat.completions.create(model="gpt-4o-mini", messages=[_USER], stream=True) as stream:
+        for index, _ in enumerate(stream):
+            if index == 10:
+                break  # the user stopped reading: usage is estimated and flagged
+
+    server.push(Reply(usage=usage))
+    client.chat.completions.create(model="my-finetune-v2", messages=[_USER])
+
+
+def _print_spans(echo: Callable[[str], Any], spans: tuple[ReadableSpan, ...]) -> None:
+    total = 0.0
+    for span in spans:
+        attributes = span.attributes or {}
+        amount = attributes.get("gen_ai.usage.cost.amount")
+        notes = [
+            note
+            for key, note in (
+                ("costspan.usage.estimated", "estimated"),
+                ("costspan.cost.unpriced", "unpriced: no known price"),
+            )
+            if attributes.get(key)
+        ]
+        if attributes.get("costspan.stream.completed") is False:
+            notes.append("stream stopped early")
+        cost = f"${amount:.6f}" if isinstance(amount, float) else "   unpriced"
+        total += amount if isinstance(amount, float) else 0.0
+        echo(
+            f"{span.name:<38} in {attributes.get('gen_ai.usage.input_tokens', 0):>6}"
+            f" (cached {attributes.get('gen_ai.usage.cache_read.input_tokens', 0):>5})"
+            f"  out {attributes.get('gen_ai.usage.output_tokens', 0):>5}"
+            f" (reasoning {attributes.get('gen_ai.usage.reasoning.output_tokens', 0):>5})"
+            f"  {cost}  user={attributes.get('user.id', '-')}" + (f"  [{', '.join(notes)}]" if notes else "")
+        )
+    echo(f"\nTotal: ${total:.6f} over {len(spans)} calls")
