@@ -1,0 +1,380 @@
+"""The pricing engine: the USD cost of one LLM call, from its normalised :class:`~costspan.usage.Usage`.
+
+Prices come from genai-prices. Each (provider, model, service tier) is resolved once into a
+:class:`ResolvedPrice` of plain floats (USD per token, long-context tiers, per-request fees) and cached, so
+pricing a call is a handful of float multiplications: no pydantic, no Decimal. An unknown model is unpriced
+(``None``, never a silent $0), logged once at WARNING on the ``costspan`` logger, and never raises.
+
+Billing rules, as genai-prices applies them:
+
+- ``input_tokens`` includes cache reads and writes; what is left after removing them (and audio input) is
+  billed at the input price. A part without a price of its own (cache reads, cache writes, audio, reasoning)
+  is billed at its parent's price: input for input parts, output for output parts.
+- Cache writes: the five-minute part at the cache-write price, ``cache_write_1h_tokens`` at the one-hour
+  price (2x input for Anthropic models whose entry lists no one-hour price).
+- Reasoning tokens are part of ``output_tokens`` and billed as output unless the model prices them apart.
+- Long-context tiers: once the request's total input tokens (cached included) exceed a tier's start, the
+  tier's price applies to all of that part's units, not only to those above the threshold.
+- Service tiers select genai-prices' price variants: OpenAI ``flex``, ``priority`` (and ``fast``); ``batch``
+  selects batch prices; Anthropic fast mode is ``service_tier="fast"``. Other tiers use standard prices.
+- Web searches (per search) and per-request fees are ``Cost.other``.
+
+Overrides and aliases come from code (:meth:`Pricing.set_price`, :meth:`Pricing.alias`) or from a mapping or a
+file (``.json`` is JSON, anything else TOML) of this shape::
+
+    [aliases]                       # a name (e.g. an Azure deployment) -> the model it is priced as
+    "prod-gpt4" = "gpt-4.1"
+
+    [models."my-finetune"]          # replaces genai-prices for this name; USD per million tokens
+    provider = "openai"             # optional: this provider only (gen_ai.provider.name or genai-prices id)
+    input = 3.0
+    output = 12.0
+    cache_read = 0.75               # optional, default: the input price
+    cache_write = 3.75              # optional, default: the input price
+    cache_write_1h = 6.0            # optional, default: the cache-write price (2x input for claude models)
+    per_request = 0.0               # optional, USD per call
+
+    [discounts]                     # optional multipliers on every part of the cost
+    openai = 0.9                    # a provider, or a model name as called or as priced
+    "gpt-4.1" = 0.8                 # a model's discount wins over its provider's
+
+An override or alias applies to the model name exactly as the call reports it. An alias's target is resolved
+like any model (override first, then genai-prices) and ``Cost.price_model`` names the entry that matched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from costspan._price_data import NoPrice, PriceTable, Tiered, canonical_provider, lookup
+from costspan.usage import Usage
+
+__all__ = ["Cost", "Pricing", "Rates", "ResolvedPrice", "cost_of", "default_pricing"]
+
+_logger = logging.getLogger("costspan")
+
+_Key = tuple[str, str, str | None]
+_SECTIONS = frozenset({"aliases", "models", "discounts"})
+_MODEL_KEYS = frozenset({"provider", "input", "output", "cache_read", "cache_write", "cache_write_1h", "per_request"})
+_PER_MILLION = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """The USD cost of one call, split by what was billed; ``amount`` is the sum of the parts."""
+
+    amount: float
+    input: float
+    """Uncached input tokens, audio input at its own price."""
+    output: float
+    """Output tokens, reasoning included."""
+    cache_read: float
+    cache_write: float
+    """Five-minute and one-hour cache writes, each at its own price."""
+    other: float
+    """Web searches and per-request fees."""
+    price_model: str
+    """The price entry that matched: a genai-prices model id or an override's name."""
+    price_source: str
+    """``genai-prices <version>`` or ``override``, with the discount if one applied."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """USD per token (``web_search``: per search, ``request``: per call), fallbacks and discount applied."""
+
+    input: float
+    output: float
+    cache_read: float
+    cache_write: float
+    cache_write_1h: float
+    input_audio: float
+    output_audio: float
+    reasoning: float
+    web_search: float
+    request: float
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedPrice:
+    """A model's prices as plain floats, ready to price any number of calls."""
+
+    model: str
+    source: str
+    rates: Rates
+    """The rates up to the first tier."""
+    tiers: tuple[tuple[int, Rates], ...] = ()
+    """``(start, rates)`` in ascending order: the rates once total input tokens exceed ``start``."""
+    expires: float = math.inf
+    """POSIX time after which the prices must be resolved again."""
+
+    @classmethod
+    def from_table(cls, table: PriceTable, multiplier: float = 1.0) -> ResolvedPrice:
+        starts = sorted({start for _, tiers in table.prices.values() for start, _ in tiers})
+        source = table.source if multiplier == 1.0 else f"{table.source} (discount {multiplier:g})"
+        return cls(
+            model=table.model,
+            source=source,
+            rates=_rates_at(table, 0, multiplier),
+            # Within (start, next start] every part's price is the one it has just above start.
+            tiers=tuple((start, _rates_at(table, start + 1, multiplier)) for start in starts),
+            expires=table.expires,
+        )
+
+    def rates_for(self, input_tokens: int) -> Rates:
+        rates = self.rates
+        for start, tier_rates in self.tiers:
+            if input_tokens <= start:
+                break
+            rates = tier_rates
+        return rates
+
+    def cost(self, usage: Usage) -> Cost:
+        rates = self.rates_for(usage.input_tokens)
+        audio_in, audio_out = usage.input_audio_tokens, usage.output_audio_tokens
+        reasoning, one_hour = usage.reasoning_tokens, usage.cache_write_1h_tokens
+        # Usage has no cached-audio count: cache reads and writes are taken to be text, as genai-prices does
+        # when cache_audio_read_tokens is 0.
+        text_in = usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens - audio_in
+        text_out = usage.output_tokens - reasoning - audio_out
+        five_minute = usage.cache_write_tokens - one_hour
+        if text_in < 0 or text_out < 0 or five_minute < 0:  # inconsistent counts: never bill a negative part
+            text_in, text_out, five_minute = max(text_in, 0), max(text_out, 0), max(five_minute, 0)
+        input_usd = text_in * rates.input + audio_in * rates.input_audio
+        output_usd = text_out * rates.output + reasoning * rates.reasoning + audio_out * rates.output_audio
+        cache_read_usd = usage.cache_read_tokens * rates.cache_read
+        cache_write_usd = five_minute * rates.cache_write + one_hour * rates.cache_write_1h
+        other_usd = usage.web_search_requests * rates.web_search + rates.request
+        return Cost(
+            amount=input_usd + output_usd + cache_read_usd + cache_write_usd + other_usd,
+            input=input_usd,
+            output=output_usd,
+            cache_read=cache_read_usd,
+            cache_write=cache_write_usd,
+            other=other_usd,
+            price_model=self.model,
+            price_source=self.source,
+        )
+
+
+def _rates_at(table: PriceTable, input_tokens: int, multiplier: float) -> Rates:
+    price = {name: _tier_price(tiered, input_tokens) * multiplier for name, tiered in table.prices.items()}
+    input_price, output_price = price.get("input", 0.0), price.get("output", 0.0)
+    cache_write = price.get("cache_write", input_price)
+    # Anthropic bills one-hour cache writes at 2x input on every platform; some entries (older Bedrock and
+    # Vertex ones) list only the five-minute price. Elsewhere genai-prices bills them as cache writes.
+    one_hour = 2 * input_price if table.anthropic_family and "cache_write" in price else cache_write
+    return Rates(
+        input=input_price,
+        output=output_price,
+        cache_read=price.get("cache_read", input_price),
+        cache_write=cache_write,
+        cache_write_1h=price.get("cache_write_1h", one_hour),
+        input_audio=price.get("input_audio", input_price),
+        output_audio=price.get("output_audio", output_price),
+        reasoning=price.get("reasoning", output_price),
+        web_search=price.get("web_search", 0.0),
+        request=price.get("request", 0.0),
+    )
+
+
+def _tier_price(tiered: Tiered, input_tokens: int) -> float:
+    price, tiers = tiered
+    for start, tier_price in tiers:
+        if input_tokens > start:
+            price = tier_price
+    return price
+
+
+class Pricing:
+    """Prices calls from genai-prices, with the application's overrides, aliases and discounts.
+
+    ``prices`` is a mapping or a JSON/TOML file in the format of this module's docstring; ``aliases`` adds
+    aliases. Invalid configuration raises ValueError here; pricing a call never raises.
+    """
+
+    def __init__(
+        self,
+        prices: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        aliases: Mapping[str, str] | None = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[_Key, ResolvedPrice | None] = {}
+        self._overrides: dict[tuple[str | None, str], PriceTable] = {}
+        self._aliases: dict[str, str] = {}
+        self._discounts: dict[str, float] = {}
+        self._warned: set[tuple[str, str]] = set()
+        self._configure(_read_config(prices))
+        for name, model in (aliases or {}).items():
+            self.alias(name, model)
+
+    def cost(self, provider: str, model: str, usage: Usage, service_tier: str | None = None) -> Cost | None:
+        """The cost of one call, or None when no price is known for the model."""
+        price = self.resolve(provider, model, service_tier)
+        return None if price is None else price.cost(usage)
+
+    def resolve(self, provider: str, model: str, service_tier: str | None = None) -> ResolvedPrice | None:
+        """The model's prices (cached), or None when none is known."""
+        key = (provider, model, service_tier)
+        try:
+            price = self._cache[key]
+        except KeyError:
+            return self._refresh(key)
+        if price is not None and price.expires <= time.time():
+            return self._refresh(key)
+        return price
+
+    def set_price(
+        self,
+        model: str,
+        *,
+        input: float,
+        output: float,
+        cache_read: float | None = None,
+        cache_write: float | None = None,
+        cache_write_1h: float | None = None,
+        per_request: float = 0.0,
+        provider: str | None = None,
+    ) -> None:
+        """Price ``model`` (on ``provider`` only, if given), in USD per million tokens, over genai-prices."""
+        per_million = {
+            "input": input,
+            "output": output,
+            "cache_read": cache_read,
+            "cache_write": cache_write,
+            "cache_write_1h": cache_write_1h,
+        }
+        prices: dict[str, Tiered] = {
+            name: (_checked(name, value) / _PER_MILLION, ()) for name, value in per_million.items() if value is not None
+        }
+        prices["request"] = (_checked("per_request", per_request), ())
+        table = PriceTable(model, "override", prices, anthropic_family="claude" in model.lower())
+        key = (None if provider is None else canonical_provider(provider), model)
+        with self._lock:
+            self._overrides[key] = table
+            self._cache = {}
+
+    def alias(self, name: str, model: str) -> None:
+        """Price calls to ``name`` (e.g. an Azure deployment) as ``model``."""
+        with self._lock:
+            self._aliases[name] = model
+            self._cache = {}
+
+    def _refresh(self, key: _Key) -> ResolvedPrice | None:
+        with self._lock:
+            price = self._resolve_logged(*key)
+            self._cache[key] = price
+        return price
+
+    def _resolve_logged(self, provider: str, model: str, service_tier: str | None) -> ResolvedPrice | None:
+        try:
+            table = self._table(provider, model, service_tier)
+            return ResolvedPrice.from_table(table, self._multiplier(provider, model, table.model))
+        except NoPrice as exc:
+            self._warn_once(provider, model, "costspan: %s; its calls are reported unpriced", exc)
+        except Exception:
+            self._warn_once(provider, model, "costspan: pricing %r failed", model, exc_info=True)
+        return None
+
+    def _table(self, provider: str, model: str, service_tier: str | None) -> PriceTable:
+        canonical = canonical_provider(provider)
+        name, seen = model, {model}
+        while True:
+            table = self._overrides.get((canonical, name)) or self._overrides.get((None, name))
+            if table is not None:
+                return table
+            target = self._aliases.get(name)
+            if target is None or target in seen:
+                return lookup(provider, name, service_tier)
+            name = target
+            seen.add(name)
+
+    def _multiplier(self, provider: str, model: str, price_model: str) -> float:
+        for name in (model, price_model, canonical_provider(provider)):
+            if name in self._discounts:
+                return self._discounts[name]
+        return 1.0
+
+    def _warn_once(self, provider: str, model: str, message: str, *args: object, exc_info: bool = False) -> None:
+        if (provider, model) not in self._warned:
+            self._warned.add((provider, model))
+            _logger.warning(message, *args, exc_info=exc_info)
+
+    def _configure(self, config: Mapping[str, Any]) -> None:
+        if unknown := config.keys() - _SECTIONS:
+            raise ValueError(f"unknown price configuration sections: {sorted(unknown)}")
+        for name, model in _section(config, "aliases").items():
+            if not isinstance(model, str):
+                raise ValueError(f"aliases.{name}: expected a model name, got {model!r}")
+            self.alias(name, model)
+        for name, entry in _section(config, "models").items():
+            self.set_price(name, **_model_entry(name, entry))
+        for name, multiplier in _section(config, "discounts").items():
+            self._discounts[canonical_provider(name)] = _checked(f"discounts.{name}", multiplier)
+
+
+def _read_config(prices: Mapping[str, Any] | str | os.PathLike[str] | None) -> Mapping[str, Any]:
+    if prices is None:
+        return {}
+    if isinstance(prices, Mapping):
+        return prices
+    path = Path(prices)
+    config = json.loads(path.read_text(encoding="utf-8")) if path.suffix.lower() == ".json" else _read_toml(path)
+    if not isinstance(config, Mapping):
+        raise ValueError(f"price file {str(path)!r} must hold a table of sections")
+    return config
+
+
+def _read_toml(path: Path) -> Any:
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    raise ValueError(f"TOML price files need Python 3.11 or later; use JSON for {str(path)!r}")
+
+
+def _section(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    section = config.get(name, {})
+    if not isinstance(section, Mapping):
+        raise ValueError(f"price configuration section {name!r} must be a table, got {section!r}")
+    return section
+
+
+def _model_entry(name: str, entry: object) -> dict[str, Any]:
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"models.{name} must be a table, got {entry!r}")
+    if unknown := entry.keys() - _MODEL_KEYS:
+        raise ValueError(f"models.{name}: unknown keys {sorted(unknown)}")
+    if missing := {"input", "output"} - entry.keys():
+        raise ValueError(f"models.{name}: missing {sorted(missing)}")
+    return dict(entry)
+
+
+def _checked(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name}={value!r}: expected a finite non-negative number")
+    return float(value)
+
+
+_default_pricing = Pricing()
+
+
+def default_pricing() -> Pricing:
+    """The Pricing behind :func:`cost_of`: genai-prices with no overrides unless added to it."""
+    return _default_pricing
+
+
+def cost_of(provider: str, model: str, usage: Usage, *, service_tier: str | None = None) -> Cost | None:
+    """The cost of one call with the default pricing, or None when no price is known for the model."""
+    return _default_pricing.cost(provider, model, usage, service_tier)
