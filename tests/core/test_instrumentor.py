@@ -26,10 +26,12 @@ def _originals() -> dict[str, Any]:
     import importlib
 
     out = {}
-    for endpoint in openai_provider.endpoints():
-        owner_name, _, attribute = endpoint.name.rpartition(".")
-        owner = getattr(importlib.import_module(endpoint.module), owner_name)
-        out[f"{endpoint.module}:{endpoint.name}"] = owner.__dict__[attribute]
+    places = [(e.module, e.name) for e in openai_provider.endpoints()]
+    places += [(module, name) for module, name, _, _ in openai_provider.helper_closes()]
+    for module, name in places:
+        owner_name, _, attribute = name.rpartition(".")
+        owner = getattr(importlib.import_module(module), owner_name)
+        out[f"{module}:{name}"] = owner.__dict__[attribute]
     return out
 
 

@@ -206,3 +206,25 @@ def test_exception_identity(oai: Driver, monkeypatch: pytest.MonkeyPatch, otel) 
         oai.call(oai.client.chat.completions.create, model="gpt-4.1", messages=MESSAGES)
     assert raised.value is sentinel
     assert otel.span().attributes["error.type"] == "APIConnectionError"
+
+
+def test_streaming_response_stream(oai: Driver, server: ProviderServer, otel) -> None:
+    server.push(Reply(chunks=6))
+    manager = oai.client.chat.completions.with_streaming_response.create(
+        model="gpt-4.1", messages=MESSAGES, stream=True
+    )
+    if oai.is_async:
+
+        async def use() -> list[Any]:
+            async with manager as response:
+                return [chunk async for chunk in await response.parse()]
+
+        chunks = oai.run(use())
+    else:
+        with manager as response:
+            chunks = list(response.parse())
+    assert sum(1 for chunk in chunks if chunk.choices and chunk.choices[0].delta.content) == 6
+    assert "stream_options" not in server.requests[-1].body
+    span = otel.span()
+    assert span.attributes["costspan.stream.completed"] is True
+    otel.lifecycle.assert_each_ended_once()

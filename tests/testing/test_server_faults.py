@@ -1,0 +1,173 @@
+"""Scripted faults as the real clients see them: delays, timeouts, dropped connections, in-stream errors."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import anthropic
+import httpx2
+import openai
+import pytest
+
+from costspan.testing import ProviderServer, Reply
+
+if TYPE_CHECKING:
+    from conftest import Sdk
+
+MESSAGES = [{"role": "user", "content": "Hi"}]
+OPENAI_APIS = ["chat", "responses", "completions"]
+ANTHROPIC_APIS = ["anthropic", "vertex", "bedrock"]
+MODELS = {
+    "anthropic": "claude-haiku-4-5",
+    "vertex": "claude-haiku-4-5@20251001",
+    "bedrock": "anthropic.claude-haiku-4-5-20251001-v1:0",
+}
+
+
+def client_for(sdk: Sdk, api: str, **options: Any) -> Any:
+    if api in OPENAI_APIS:
+        return sdk.openai(**options)
+    return {"anthropic": sdk.anthropic, "vertex": sdk.vertex, "bedrock": sdk.bedrock}[api](**options)
+
+
+def open_stream(client: Any, api: str) -> Any:
+    if api == "chat":
+        return client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    if api == "responses":
+        return client.responses.create(model="gpt-4.1", input="Hi", stream=True)
+    if api == "completions":
+        return client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Hi", stream=True)
+    return client.messages.create(model=MODELS[api], max_tokens=8, messages=MESSAGES, stream=True)
+
+
+def text_deltas(items: list[Any]) -> list[str]:
+    """The content text of each content delta, whichever API streamed them."""
+    texts = []
+    for item in items:
+        kind = getattr(item, "type", None)
+        if kind == "content_block_delta":
+            texts.append(item.delta.text)
+        elif kind == "response.output_text.delta":
+            texts.append(item.delta)
+        elif kind is None and item.choices:
+            choice = item.choices[0]
+            texts.append(choice.delta.content if hasattr(choice, "delta") else choice.text)
+    return [text for text in texts if text]
+
+
+@pytest.mark.parametrize("api", ["chat", "anthropic"])
+async def test_delay_beyond_client_timeout(sdk: Sdk, server: ProviderServer, api: str) -> None:
+    server.push(Reply(delay=1.0))
+    client = client_for(sdk, api, timeout=0.2)
+
+    with pytest.raises((openai.APITimeoutError, anthropic.APITimeoutError)) as raised:
+        await sdk.call(open_stream(client, api))
+
+    assert raised.type is (openai.APITimeoutError if api == "chat" else anthropic.APITimeoutError)
+
+
+@pytest.mark.parametrize("api", ["chat", "anthropic"])
+async def test_first_chunk_and_chunk_delays(sdk: Sdk, server: ProviderServer, api: str) -> None:
+    server.push(Reply(chunks=3, first_chunk_delay=0.2, chunk_delay=0.05))
+    began = time.perf_counter()
+    stream = await sdk.call(open_stream(client_for(sdk, api), api))
+    opened = time.perf_counter() - began
+    arrivals: list[float] = []
+
+    if sdk.is_async:
+        async for _ in stream:
+            arrivals.append(time.perf_counter() - began)
+    else:
+        for _ in stream:
+            arrivals.append(time.perf_counter() - began)
+
+    assert opened < arrivals[0]
+    assert arrivals[0] >= 0.2
+    assert arrivals[-1] - arrivals[0] >= 0.05 * 3
+
+
+@pytest.mark.parametrize(
+    ("api", "error"),
+    [(api, openai.APIConnectionError) for api in OPENAI_APIS]
+    + [(api, httpx2.RemoteProtocolError) for api in ANTHROPIC_APIS],
+)
+@pytest.mark.parametrize("drop_after", [0, 2, 10])
+async def test_drop_after(sdk: Sdk, server: ProviderServer, api: str, error: type[Exception], drop_after: int) -> None:
+    server.push(Reply(text="one two three four", chunks=4, drop_after=drop_after))
+    seen: list[Any] = []
+    stream = await sdk.call(open_stream(client_for(sdk, api), api))
+
+    with pytest.raises(error):
+        await sdk.drain(stream, into=seen)
+
+    assert text_deltas(seen) == ["one", " two", " three", " four"][:drop_after]
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+async def test_error_after_openai(sdk: Sdk, server: ProviderServer, api: str) -> None:
+    server.push(Reply(chunks=4, error_after=2))
+    seen: list[Any] = []
+    stream = await sdk.call(open_stream(client_for(sdk, api), api))
+
+    with pytest.raises(openai.APIError) as raised:
+        await sdk.drain(stream, into=seen)
+
+    assert type(raised.value) is openai.APIError
+    assert raised.value.type == "server_error"
+    assert len(text_deltas(seen)) == 2
+
+
+async def test_error_after_openai_responses_is_a_failed_event(sdk: Sdk, server: ProviderServer) -> None:
+    server.push(Reply(text="a b c d", chunks=4, error_after=3))
+
+    events = await sdk.drain(await sdk.call(open_stream(client_for(sdk, "responses"), "responses")))
+
+    assert text_deltas(events) == ["a", " b", " c"]
+    failed = events[-1]
+    assert failed.type == "response.failed"
+    assert (failed.response.status, failed.response.error.code) == ("failed", "server_error")
+    assert failed.response.output[0].content[0].text == "a b c"
+    assert failed.response.usage is None
+
+
+@pytest.mark.parametrize("api", ANTHROPIC_APIS)
+async def test_error_after_anthropic(sdk: Sdk, server: ProviderServer, api: str) -> None:
+    server.push(Reply(chunks=4, error_after=1))
+    seen: list[Any] = []
+    stream = await sdk.call(open_stream(client_for(sdk, api), api))
+
+    with pytest.raises(anthropic.APIStatusError) as raised:
+        await sdk.drain(stream, into=seen)
+
+    assert type(raised.value) is anthropic.APIStatusError
+    expected = "modelStreamErrorException" if api == "bedrock" else "overloaded_error"
+    assert raised.value.body["error"]["type"] == expected
+    assert len(text_deltas(seen)) == 1
+    assert "message_delta" not in [e.type for e in seen]
+
+
+async def test_error_after_uses_the_scripted_error_body(sdk: Sdk, server: ProviderServer) -> None:
+    body = {"type": "error", "error": {"type": "api_error", "message": "boom"}}
+    server.push(Reply(chunks=2, error_after=0, error_body=body))
+
+    with pytest.raises(anthropic.APIStatusError) as raised:
+        await sdk.drain(await sdk.call(open_stream(client_for(sdk, "anthropic"), "anthropic")))
+
+    assert raised.value.body == body
+
+
+@pytest.mark.parametrize("api", ["chat", "anthropic"])
+async def test_client_recovers_after_a_drop_or_an_abandoned_stream(sdk: Sdk, server: ProviderServer, api: str) -> None:
+    server.push(Reply(chunks=3, drop_after=1), Reply(chunks=50, chunk_delay=0.01), Reply(chunks=2))
+    client = client_for(sdk, api)
+    with pytest.raises((openai.APIConnectionError, httpx2.RemoteProtocolError)):
+        await sdk.drain(await sdk.call(open_stream(client, api)))
+
+    abandoned = await sdk.call(open_stream(client, api))
+    await sdk.call(abandoned.close())
+    finished = await sdk.drain(await sdk.call(open_stream(client, api)))
+    answer = await sdk.call(open_stream(client, api))
+
+    assert len(text_deltas(finished)) == 2
+    assert len(text_deltas(await sdk.drain(answer))) == len(Reply().text.split())
