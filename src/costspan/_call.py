@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.context import Context
+from opentelemetry.context import Context, create_key, get_value, set_value
 
 from .usage import Usage
 
@@ -17,12 +17,17 @@ if TYPE_CHECKING:
 
     from .telemetry import Telemetry
 
-__all__ = ["Call"]
+__all__ = ["Call", "in_call", "marked_in_call"]
+
+# Marks the context a call's SDK request runs in, so that code the SDK runs meanwhile can tell. A flag, not the
+# call itself: the call holds its context, and a cycle would leave every call to the garbage collector.
+_IN_CALL = create_key("costspan-in-call")
 
 
 class Call:
     __slots__ = (
         "attributes",
+        "billed",
         "cache_read_tokens",
         "cache_write_1h_tokens",
         "cache_write_tokens",
@@ -62,6 +67,8 @@ class Call:
         self.model = ""
         self.stream = False
         self.raw = False
+        # False for requests the provider does not bill (token counting): no usage, cost or token metrics.
+        self.billed = True
         # costspan asked for the stream's usage chunk itself, so the user must not see it.
         self.hide_usage_chunk = False
         # Span attributes known before the request is sent (request parameters, server, attribution).
@@ -120,3 +127,12 @@ class Call:
         if not self.finished:
             self.finished = True
             self.telemetry.finish(self, error, completed)
+
+
+def marked_in_call(context: Context) -> Context:
+    return set_value(_IN_CALL, True, context)
+
+
+def in_call() -> bool:
+    """Whether the current context is that of an instrumented call's SDK request."""
+    return get_value(_IN_CALL) is True

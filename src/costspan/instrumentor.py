@@ -18,12 +18,13 @@ from ._wrap import make_wrapper
 from .config import Options
 from .estimate import load_tokenizer_in_background
 from .pricing import Pricing
+from .providers import anthropic as anthropic_provider
 from .providers import openai as openai_provider
 from .telemetry import Telemetry
 
 __all__ = ["CostspanInstrumentor"]
 
-_PROVIDERS = (openai_provider,)
+_PROVIDERS = (openai_provider, anthropic_provider)
 
 
 class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -61,17 +62,28 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _patch_provider(self, provider: Any, telemetry: Telemetry) -> None:
         for endpoint in provider.endpoints():
-            wrap_function_wrapper(endpoint.module, endpoint.name, make_wrapper(endpoint, telemetry))
-            self._patched.append((endpoint.module, endpoint.name))
+            self._patch(endpoint.module, endpoint.name, make_wrapper(endpoint, telemetry), telemetry)
         for module, name, attribute, is_async in provider.helper_closes():
-            wrap_function_wrapper(module, name, make_helper_close(attribute, is_async))
-            self._patched.append((module, name))
+            self._patch(module, name, make_helper_close(attribute, is_async), telemetry)
+        # Optional: patches that are not one traced call each (lazy stream helpers, the SDK's own spans).
+        wrappers = getattr(provider, "wrappers", None)
+        for module, name, wrapper in wrappers(telemetry) if wrappers is not None else ():
+            self._patch(module, name, wrapper, telemetry)
+
+    def _patch(self, module: str, name: str, wrapper: Any, telemetry: Telemetry) -> None:
+        # An SDK version without this method loses its instrumentation, never the application.
+        try:
+            wrap_function_wrapper(module, name, wrapper)
+        except (ImportError, AttributeError) as failure:
+            telemetry.log_failure(f"patching {module}.{name}", failure)
+            return
+        self._patched.append((module, name))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for module_name, name in reversed(self._patched):
             owner_name, _, attribute = name.rpartition(".")
             owner: Any = importlib.import_module(module_name)
-            for part in owner_name.split("."):
+            for part in owner_name.split(".") if owner_name else ():  # "" for a module-level function
                 owner = getattr(owner, part)
             unwrap(owner, attribute)
         self._patched = []

@@ -16,7 +16,7 @@ from opentelemetry.semconv.attributes import error_attributes
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from . import attributes as attrs
-from ._call import Call
+from ._call import Call, marked_in_call
 from .context import current_attribution
 from .estimate import estimate_prompt_tokens, estimate_text_tokens
 from .pricing import Cost, Pricing
@@ -89,7 +89,7 @@ class Telemetry:
             attributes.setdefault(key, value)
         span = self.tracer.start_span(f"{call.operation} {call.model}", kind=SpanKind.CLIENT, attributes=attributes)
         call.span = span
-        call.context = trace.set_span_in_context(span)
+        call.context = marked_in_call(trace.set_span_in_context(span))
         call.start_ns = time.perf_counter_ns()
 
     def finish(self, call: Call, error: BaseException | None, completed: bool | None) -> None:
@@ -116,7 +116,8 @@ class Telemetry:
         span = call.span
         assert span is not None
         # A request that failed before any output was billed nothing; one cut mid-stream was billed so far.
-        usage = _settle_usage(call) if error is None or call.usage_seen or call.first_chunk_ns else None
+        billed = call.billed and (error is None or call.usage_seen or call.first_chunk_ns)
+        usage = _settle_usage(call) if billed else None
         cost = None
         if usage is not None:
             cost = self.pricing.cost(call.provider, call.response_model or call.model, usage, call.service_tier)
