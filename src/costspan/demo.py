@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -20,20 +21,29 @@ _USER = {"role": "user", "content": "Summarise the quarterly report in three bul
 
 
 def run_demo(echo: Callable[[str], Any]) -> None:
+    import anthropic
     import openai
 
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    # The table marks the unpriced model itself; the log line would only interleave with it.
+    logging.getLogger("costspan").setLevel(logging.ERROR)
     instrumentor = CostspanInstrumentor()
     instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=MeterProvider())
     try:
         with ProviderServer() as server:
-            echo(f"costspan demo: real openai SDK calls against a local server at {server.url} (no API key)\n")
-            client = openai.OpenAI(base_url=server.openai_base_url, api_key="sk-demo", max_retries=0)
-            with attribution(user_id="u-demo", feature="reports"):
+            echo(f"costspan demo: real SDK calls against a local server at {server.url} (no API key)\n")
+            with (
+                openai.OpenAI(base_url=server.openai_base_url, api_key="sk-demo", max_retries=0) as client,
+                attribution(user_id="u-demo", feature="reports"),
+            ):
                 _openai_calls(client, server)
-            client.close()
+            with (
+                anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="sk-ant-demo", max_retries=0) as claude,
+                attribution(user_id="u-claude"),
+            ):
+                _anthropic_calls(claude, server)
     finally:
         instrumentor.uninstrument()
     _print_spans(echo, exporter.get_finished_spans())
@@ -72,6 +82,32 @@ def _openai_calls(client: Any, server: ProviderServer) -> None:
     client.chat.completions.create(model="my-finetune-v2", messages=[_USER])
 
 
+def _anthropic_calls(client: Any, server: ProviderServer) -> None:
+    cache_write = {
+        "input_tokens": 120,
+        "output_tokens": 350,
+        "cache_creation_input_tokens": 6000,
+        "cache_read_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 2000, "ephemeral_1h_input_tokens": 4000},
+    }
+    server.push(Reply(usage=cache_write))
+    client.messages.create(model="claude-sonnet-4-6", max_tokens=1024, messages=[_USER])
+
+    cache_read = {
+        **cache_write,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 6000,
+        "cache_creation": None,
+    }
+    server.push(Reply(usage=cache_read, chunks=30, usage_updates=3))
+    with client.messages.stream(model="claude-sonnet-4-6", max_tokens=1024, messages=[_USER]) as stream:
+        stream.until_done()
+
+    web_search = {"input_tokens": 2400, "output_tokens": 600, "server_tool_use": {"web_search_requests": 3}}
+    server.push(Reply(usage=web_search))
+    client.messages.create(model="claude-haiku-4-5", max_tokens=1024, messages=[_USER])
+
+
 def _print_spans(echo: Callable[[str], Any], spans: tuple[ReadableSpan, ...]) -> None:
     total = 0.0
     for span in spans:
@@ -90,8 +126,9 @@ def _print_spans(echo: Callable[[str], Any], spans: tuple[ReadableSpan, ...]) ->
         cost = f"${amount:.6f}" if isinstance(amount, float) else "   unpriced"
         total += amount if isinstance(amount, float) else 0.0
         echo(
-            f"{span.name:<38} in {attributes.get('gen_ai.usage.input_tokens', 0):>6}"
-            f" (cached {attributes.get('gen_ai.usage.cache_read.input_tokens', 0):>5})"
+            f"{span.name:<40} in {attributes.get('gen_ai.usage.input_tokens', 0):>6}"
+            f" (cache read {attributes.get('gen_ai.usage.cache_read.input_tokens', 0):>5},"
+            f" write {attributes.get('gen_ai.usage.cache_write.input_tokens', 0):>5})"
             f"  out {attributes.get('gen_ai.usage.output_tokens', 0):>5}"
             f" (reasoning {attributes.get('gen_ai.usage.reasoning.output_tokens', 0):>5})"
             f"  {cost}  user={attributes.get('user.id', '-')}" + (f"  [{', '.join(notes)}]" if notes else "")
