@@ -4,13 +4,14 @@ gen_ai.usage.* over every exported span counts each call once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
 import pytest
 
 import costspan
+from costspan.providers import anthropic as anthropic_provider
 from costspan.testing import ProviderServer, Reply
 from support import Driver, make_driver
 
@@ -118,3 +119,22 @@ def test_sdk_propagates_costspan_span(
         assert traceparent.startswith(f"00-{span.trace_id:032x}-{span.span_id:016x}-")
     else:
         assert traceparent is None
+
+
+def _boom(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("injected costspan fault")
+
+
+def test_untraced_helper_keeps_the_sdk_span(
+    monkeypatch: pytest.MonkeyPatch, instrument: Callable[..., None], client_options, server: ProviderServer, otel
+) -> None:
+    """Had costspan failed to trace a request, the SDK's own span still reports it: nothing is lost."""
+    monkeypatch.setattr(anthropic_provider, "_trace_request", _boom)
+    instrument()
+    with anthropic.Anthropic(**client_options()) as client:
+        server.push(Reply(usage={"input_tokens": 5, "output_tokens": 3}))
+        with client.messages.stream(model=MODEL, max_tokens=64, messages=MESSAGES) as stream:
+            stream.until_done()
+    (span,) = otel.exporter.get_finished_spans()
+    assert span.instrumentation_scope.name == "com.anthropic.sdk.python"
+    assert span.attributes["gen_ai.usage.input_tokens"] == 5
