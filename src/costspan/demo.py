@@ -28,7 +28,9 @@ def run_demo(echo: Callable[[str], Any]) -> None:
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     # The table marks the unpriced model itself; the log line would only interleave with it.
-    logging.getLogger("costspan").setLevel(logging.ERROR)
+    logger = logging.getLogger("costspan")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
     instrumentor = CostspanInstrumentor()
     instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=MeterProvider())
     try:
@@ -46,6 +48,7 @@ def run_demo(echo: Callable[[str], Any]) -> None:
                 _anthropic_calls(claude, server)
     finally:
         instrumentor.uninstrument()
+        logger.setLevel(level)
     _print_spans(echo, exporter.get_finished_spans())
 
 
