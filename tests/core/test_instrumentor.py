@@ -181,3 +181,13 @@ def _json_objects(text: str) -> list[Any]:
         found, index = decoder.raw_decode(text, index)
         objects.append(found)
     return objects
+
+
+def test_importing_costspan_patches_and_loads_nothing() -> None:
+    code = (
+        "import sys, openai.resources.chat.completions.completions as chat; original = chat.Completions.create;"
+        "import costspan; assert chat.Completions.create is original;"
+        "print(sorted(m for m in ('anthropic', 'genai_prices', 'tiktoken') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"
