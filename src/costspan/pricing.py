@@ -212,11 +212,16 @@ class Pricing:
         self._cache: dict[_Key, ResolvedPrice | None] = {}
         self._overrides: dict[tuple[str | None, str], PriceTable] = {}
         self._aliases: dict[str, str] = {}
+        self._configured: set[str] = set()
         self._discounts: dict[str, float] = {}
         self._warned: set[tuple[str, str]] = set()
         self._configure(_read_config(prices))
         for name, model in (aliases or {}).items():
             self.alias(name, model)
+
+    def is_configured(self, model: str) -> bool:
+        """Whether the application priced or aliased ``model`` itself (then its name wins over the response's)."""
+        return model in self._configured
 
     def cost(self, provider: str, model: str, usage: Usage, service_tier: str | None = None) -> Cost | None:
         """The cost of one call, or None when no price is known for the model."""
@@ -262,12 +267,14 @@ class Pricing:
         key = (None if provider is None else canonical_provider(provider), model)
         with self._lock:
             self._overrides[key] = table
+            self._configured.add(model)
             self._cache = {}
 
     def alias(self, name: str, model: str) -> None:
         """Price calls to ``name`` (e.g. an Azure deployment) as ``model``."""
         with self._lock:
             self._aliases[name] = model
+            self._configured.add(name)
             self._cache = {}
 
     def _refresh(self, key: _Key) -> ResolvedPrice | None:

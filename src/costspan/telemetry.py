@@ -120,13 +120,20 @@ class Telemetry:
         usage = _settle_usage(call) if billed else None
         cost = None
         if usage is not None:
-            cost = self.pricing.cost(call.provider, call.response_model or call.model, usage, call.service_tier)
+            cost = self.pricing.cost(call.provider, self._priced_model(call), usage, call.service_tier)
         span_attributes = _span_attributes(call, usage, cost, error, completed)
         if span_attributes:
             span.set_attributes(span_attributes)
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
         self._record_metrics(call, usage, cost, error, (end_ns - call.start_ns) / 1e9)
+
+    def _priced_model(self, call: Call) -> str:
+        # The response names the model that ran (a dated snapshot, Azure's base model), unless the application
+        # priced the requested name itself (a deployment alias, a negotiated price).
+        if call.response_model and not self.pricing.is_configured(call.model):
+            return call.response_model
+        return call.model
 
     def _record_metrics(
         self, call: Call, usage: Usage | None, cost: Cost | None, error: BaseException | None, duration: float

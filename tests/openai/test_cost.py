@@ -171,3 +171,19 @@ def test_azure_deployment_priced_through_alias(server: ProviderServer, otel, ins
     assert attributes["server.address"] == "127.0.0.1"
     assert math.isclose(attributes["gen_ai.usage.cost.amount"], 2000 * 0.4 * M + 1000 * 1.6 * M, abs_tol=1e-9)
     assert attributes["costspan.price.model"] == "gpt-4.1-mini"
+
+
+def test_configured_deployment_price_wins_over_the_response_model(server: ProviderServer, otel, instrument) -> None:
+    import openai
+
+    instrument(prices={"models": {"prod-gpt": {"input": 0.3, "output": 1.2}}})
+    client = openai.AzureOpenAI(
+        azure_endpoint=server.url, azure_deployment="prod-gpt", api_key="azure-key", api_version="2024-10-21"
+    )
+    server.push(Reply(model="gpt-4.1-mini-2025-04-14", usage=_chat_usage(2000, 1000)))
+    client.chat.completions.create(model="prod-gpt", messages=[{"role": "user", "content": "hello"}])
+    attributes = otel.span().attributes
+    assert attributes["gen_ai.response.model"] == "gpt-4.1-mini-2025-04-14"
+    assert math.isclose(attributes["gen_ai.usage.cost.amount"], 2000 * 0.3 * M + 1000 * 1.2 * M, abs_tol=1e-9)
+    assert attributes["costspan.price.model"] == "prod-gpt"
+    assert attributes["costspan.price.source"] == "override"
