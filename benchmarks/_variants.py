@@ -1,0 +1,216 @@
+"""What is measured: the same SDK call uninstrumented (the baseline), inside the bare OpenTelemetry floor, and
+instrumented by costspan or by a peer instrumentation.
+
+Each instrumentation is instrumented once, with the shared tracer and meter providers; the wrapper its
+``instrument()`` put on ``Completions.create`` is kept, and it is uninstrumented again. The harness then installs
+that exact wrapper around each of the instrumentation's batches and puts the original back afterwards, which is
+what ``instrument()``/``uninstrument()`` do to the measured method, without their cost or their first-call cache
+misses in every batch. Peers run in their default configuration except that message content capture is off
+everywhere (costspan never records content unless asked), so every variant emits metadata only.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+import wrapt
+from _floor import Floor
+from _otel import Otel
+from _wire import REQUEST, STREAM_CHUNKS, STREAM_REQUEST, STREAM_USAGE_REQUEST
+from openai.resources.chat.completions.completions import Completions
+
+from costspan import CostspanInstrumentor
+
+__all__ = [
+    "BASELINE",
+    "COSTSPAN",
+    "FLOOR",
+    "PEERS",
+    "USAGE_BASELINE",
+    "Patch",
+    "Suite",
+    "Variant",
+    "instrumentations",
+    "suites",
+]
+
+BASELINE = "baseline"
+USAGE_BASELINE = "baseline + usage chunk"
+FLOOR = "floor (bare OTel SDK)"
+COSTSPAN = "costspan"
+# (name shown, pip distribution, module with an ``OpenAIInstrumentor``)
+PEERS = (
+    ("openai-v2 (contrib)", "opentelemetry-instrumentation-openai-v2", "opentelemetry.instrumentation.openai_v2"),
+    ("openllmetry", "opentelemetry-instrumentation-openai", "opentelemetry.instrumentation.openai"),
+)
+ORIGINAL_CREATE = vars(Completions)["create"]
+
+
+@dataclass(frozen=True)
+class Patch:
+    """What ``Completions.create`` is while a variant runs: an instrumentation's wrapper, or the original."""
+
+    create: Any = ORIGINAL_CREATE
+
+    def on(self) -> None:
+        Completions.create = self.create  # type: ignore[method-assign]
+
+    def off(self) -> None:
+        Completions.create = ORIGINAL_CREATE  # type: ignore[method-assign]
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    run: Callable[[], int]
+    """One complete call; returns the number of chunks the caller saw."""
+    chunks_seen: int
+    spans_per_call: int = 1
+    patch: Patch = Patch()
+
+
+@dataclass(frozen=True)
+class Suite:
+    key: str
+    title: str
+    unit: str
+    calls_per_batch: int
+    units_per_call: int
+    variants: tuple[Variant, ...]
+    relative: bool = True
+    """Whether an overhead as a percentage of the baseline means anything (not against a stub)."""
+    against_floor: bool = True
+    """Whether an overhead as a multiple of the floor's means anything (not per chunk, where the floor's is its
+    per-stream work spread over the chunks, a fraction of a microsecond lost in the noise)."""
+
+
+def _capture(name: str, instrumentor: Any, otel: Otel) -> tuple[Patch | None, list[str]]:
+    """instrument() with the shared providers, keep the wrapper it put on Completions.create, uninstrument()."""
+    instrumentor.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
+    create = vars(Completions)["create"]
+    instrumentor.uninstrument()
+    notes = []
+    if vars(Completions)["create"] is not ORIGINAL_CREATE:
+        Patch().off()
+        notes.append(f"{name}: uninstrument() leaves its wrapper on Completions.create; the harness removes it")
+    if create is ORIGINAL_CREATE:
+        return None, [f"left out {name}: instrument() does not patch Completions.create"]
+    return Patch(create), notes
+
+
+def _peers() -> tuple[list[tuple[str, Any]], list[str]]:
+    """(name, instrumentor) of each peer that imports, and why the others are left out of the run."""
+    # openllmetry records prompts and completions on spans unless told otherwise.
+    os.environ.setdefault("TRACELOOP_TRACE_CONTENT", "false")
+    found, notes = [], []
+    for name, distribution, module in PEERS:
+        try:
+            found.append((name, importlib.import_module(module).OpenAIInstrumentor()))
+        except ImportError as error:
+            notes.append(f"left out {name} ({distribution}): {error}")
+    return found, notes
+
+
+def instrumentations(otel: Otel) -> tuple[list[tuple[str, Patch]], list[str]]:
+    """costspan's and each installed peer's patch, and notes on what was left out or had to be cleaned up."""
+    peers, notes = _peers()
+    patches = []
+    for name, instrumentor in [(COSTSPAN, CostspanInstrumentor()), *peers]:
+        patch, problems = _capture(name, instrumentor, otel)
+        notes += problems
+        if patch is not None:
+            patches.append((name, patch))
+    return patches, notes
+
+
+def _count(stream: Any) -> int:
+    seen = 0
+    for _chunk in stream:
+        seen += 1
+    return seen
+
+
+def _call(create: Callable[..., Any]) -> Callable[[], int]:
+    def run() -> int:
+        create(**REQUEST)
+        return 0
+
+    return run
+
+
+def _stream(create: Callable[..., Any], request: dict[str, Any]) -> Callable[[], int]:
+    return lambda: _count(create(**request))
+
+
+def _in_sdk(
+    client: openai.OpenAI, floor: Floor, instrumented: list[tuple[str, Patch]], calls: int, streams: int
+) -> tuple[Suite, Suite]:
+    """The SDK call over the in-memory transport: non-streaming, and streaming."""
+
+    def create(**kwargs: Any) -> Any:
+        return client.chat.completions.create(**kwargs)
+
+    plain_stream = _stream(create, STREAM_REQUEST)
+    non_streaming = (
+        Variant(BASELINE, _call(create), 0, spans_per_call=0),
+        Variant(FLOOR, functools.partial(floor.call, create), 0),
+        *(Variant(name, _call(create), 0, patch=patch) for name, patch in instrumented),
+    )
+    streaming = (
+        Variant(BASELINE, plain_stream, STREAM_CHUNKS, spans_per_call=0),
+        Variant(USAGE_BASELINE, _stream(create, STREAM_USAGE_REQUEST), STREAM_CHUNKS + 1, spans_per_call=0),
+        Variant(FLOOR, functools.partial(floor.stream, create), STREAM_CHUNKS),
+        *(Variant(name, plain_stream, STREAM_CHUNKS, patch=patch) for name, patch in instrumented),
+    )
+    return (
+        Suite("call", "Non-streaming chat.completions.create", "call", calls, 1, non_streaming),
+        Suite(
+            "stream",
+            f"Streaming chat.completions.create, {STREAM_CHUNKS} chunks",
+            "chunk",
+            streams,
+            STREAM_CHUNKS,
+            streaming,
+            against_floor=False,
+        ),
+    )
+
+
+def _isolated(client: openai.OpenAI, floor: Floor, instrumented: list[tuple[str, Patch]], calls: int) -> Suite:
+    """Each instrumentation's wrapper around a stub ``create`` that returns a response the SDK parsed once:
+    the instrumentation's own cost, without the SDK's noise."""
+    response = client.chat.completions.create(**REQUEST)
+    completions = client.chat.completions
+
+    def stub(_self: Any, **_kwargs: Any) -> Any:
+        return response
+
+    def wrapped(patch: Patch) -> Callable[..., Any]:
+        # The instrumentation's own wrapper function (wrapt keeps it as ``_self_wrapper``), bound as the SDK's is.
+        return wrapt.FunctionWrapper(stub, patch.create._self_wrapper).__get__(completions, Completions)
+
+    direct = functools.partial(stub, completions)
+    variants = (
+        Variant(BASELINE, _call(direct), 0, spans_per_call=0),
+        Variant(FLOOR, functools.partial(floor.call, direct), 0),
+        *(Variant(name, _call(wrapped(patch)), 0) for name, patch in instrumented),
+    )
+    title = "Instrumentation alone, around a stub create (no SDK work)"
+    return Suite("isolated", title, "call", calls, 1, variants, relative=False)
+
+
+def suites(
+    client: openai.OpenAI, otel: Otel, instrumented: list[tuple[str, Patch]], batches: tuple[int, int, int]
+) -> tuple[Suite, Suite, Suite]:
+    """The non-streaming and the streaming SDK call, and the instrumentation alone; ``batches`` are the calls
+    per batch of each."""
+    floor = Floor(otel.tracer_provider, otel.meter_provider)
+    calls, streams, isolated_calls = batches
+    call, stream = _in_sdk(client, floor, instrumented, calls, streams)
+    return call, stream, _isolated(client, floor, instrumented, isolated_calls)
