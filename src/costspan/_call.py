@@ -6,6 +6,7 @@ ends. The fields are plain ints and strings so that reading a chunk costs a few 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.context import Context, create_key, get_value, set_value
@@ -31,7 +32,9 @@ class Call:
         "cache_read_tokens",
         "cache_write_1h_tokens",
         "cache_write_tokens",
+        "chunk_count",
         "context",
+        "end_stream",
         "finish_reasons",
         "finished",
         "first_chunk_ns",
@@ -39,6 +42,7 @@ class Call:
         "input_audio_tokens",
         "input_seen",
         "input_tokens",
+        "last_chunk",
         "model",
         "operation",
         "output_audio_tokens",
@@ -101,6 +105,11 @@ class Call:
         self.input_seen = False
         # Streamed text, kept by reference only, to estimate output tokens of an interrupted stream.
         self.output_parts: list[str] = []
+        # For readers that keep per-chunk work to a reference and a count, and read the rest when the stream
+        # ends (end_stream, called once before the call is reported).
+        self.last_chunk: Any = None
+        self.chunk_count = 0
+        self.end_stream: Callable[[Call], None] | None = None
 
     def set_response_attribute(self, key: str, value: Any) -> None:
         if self.response_attributes is None:

@@ -36,16 +36,12 @@ class _StreamProxyBase(wrapt.BaseObjectProxy[Any]):
         self._self_read_chunk = read_chunk
         self._self_usage_only = usage_only
 
-    def _self_read(self, chunk: Any) -> bool:
+    def _self_read_failed(self, chunk: Any, failure: Exception) -> bool:
+        """Whether to hide a chunk whose reading failed: only the usage chunk costspan asked for."""
         call = self._self_call
-        if not call.first_chunk_ns:
-            call.first_chunk_ns = time.perf_counter_ns()
-        try:
-            return self._self_read_chunk(call, chunk)
-        except Exception as failure:
-            call.telemetry.log_failure("reading a stream chunk", failure)
-            usage_only = self._self_usage_only
-            return call.hide_usage_chunk and usage_only is not None and usage_only(chunk)
+        call.telemetry.log_failure("reading a stream chunk", failure)
+        usage_only = self._self_usage_only
+        return call.hide_usage_chunk and usage_only is not None and usage_only(chunk)
 
     def __del__(self) -> None:
         call = self._self_call
@@ -53,23 +49,34 @@ class _StreamProxyBase(wrapt.BaseObjectProxy[Any]):
             call.finish(completed=False)
 
 
+# __next__ and __anext__ run once per chunk: they inline the chunk reading and keep to local names.
 class StreamProxy(_StreamProxyBase):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._self_next = self.__wrapped__.__next__
+
     def __iter__(self) -> StreamProxy:
         return self
 
     def __next__(self) -> Any:
-        next_chunk = self.__wrapped__.__next__
+        call = self._self_call
         while True:
             try:
-                chunk = next_chunk()
+                chunk = self._self_next()
             except StopIteration:
-                self._self_call.finish(completed=True)
+                call.finish(completed=True)
                 raise
             except BaseException as error:
-                self._self_call.finish(error, completed=False)
+                call.finish(error, completed=False)
                 raise
-            if not self._self_read(chunk):
-                return chunk
+            if not call.first_chunk_ns:
+                call.first_chunk_ns = time.perf_counter_ns()
+            try:
+                if not self._self_read_chunk(call, chunk):
+                    return chunk
+            except Exception as failure:
+                if not self._self_read_failed(chunk, failure):
+                    return chunk
 
     def __enter__(self) -> StreamProxy:
         return self
@@ -87,22 +94,32 @@ class StreamProxy(_StreamProxyBase):
 
 
 class AsyncStreamProxy(_StreamProxyBase):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._self_next = self.__wrapped__.__anext__
+
     def __aiter__(self) -> AsyncStreamProxy:
         return self
 
     async def __anext__(self) -> Any:
-        next_chunk = self.__wrapped__.__anext__
+        call = self._self_call
         while True:
             try:
-                chunk = await next_chunk()
+                chunk = await self._self_next()
             except StopAsyncIteration:
-                self._self_call.finish(completed=True)
+                call.finish(completed=True)
                 raise
             except BaseException as error:
-                self._self_call.finish(error, completed=False)
+                call.finish(error, completed=False)
                 raise
-            if not self._self_read(chunk):
-                return chunk
+            if not call.first_chunk_ns:
+                call.first_chunk_ns = time.perf_counter_ns()
+            try:
+                if not self._self_read_chunk(call, chunk):
+                    return chunk
+            except Exception as failure:
+                if not self._self_read_failed(chunk, failure):
+                    return chunk
 
     async def __aenter__(self) -> AsyncStreamProxy:
         return self

@@ -33,7 +33,8 @@ class Endpoint:
     instance and keyword arguments and returns the keyword arguments to send (a copy when it changes them).
     ``read_response`` stores a complete response's fields and usage on the call; ``read_chunk`` does the same
     for one stream chunk. ``usage_only`` tells whether a chunk is the usage chunk costspan may have asked for,
-    so that it stays hidden even when reading it failed. ``observe``, when given, replaces the default handling
+    so that it stays hidden even when reading it failed. ``end_stream`` reads, once, what a stream's reader left
+    for the end (the last chunk, a chunk count). ``observe``, when given, replaces the default handling
     of the SDK's return value (for helpers whose return value is neither a response nor a stream).
     """
 
@@ -45,6 +46,7 @@ class Endpoint:
     read_chunk: ChunkReader | None = None
     is_async: bool = False
     usage_only: Callable[[Any], bool] | None = None
+    end_stream: Callable[[Call], None] | None = None
     observe: Callable[[Call, Any, Endpoint], Any] | None = None
 
 
@@ -118,6 +120,7 @@ def observe_parsed(endpoint: Endpoint, call: Call, result: Any) -> Any:
     """Wrap a stream so it reports when it ends, or read a complete response and end the call now."""
     if call.stream and endpoint.read_chunk is not None:
         proxy = AsyncStreamProxy if endpoint.is_async else StreamProxy
+        call.end_stream = endpoint.end_stream
         return proxy(result, call, endpoint.read_chunk, endpoint.usage_only)
     try:
         endpoint.read_response(call, result)

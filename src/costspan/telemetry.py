@@ -32,6 +32,9 @@ _log = logging.getLogger("costspan")
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 
+# Series whose attribute dicts are kept; past it the cache starts over (a bound, for high-cardinality attribution).
+_METRIC_CACHE_SIZE = 4096
+
 _INPUT = {gen_ai.GEN_AI_TOKEN_TYPE: "input"}
 _OUTPUT = {gen_ai.GEN_AI_TOKEN_TYPE: "output"}
 _CACHE_READ = {gen_ai.GEN_AI_TOKEN_TYPE: "cache_read"}
@@ -81,6 +84,7 @@ class Telemetry:
             description="Cache read, cache write and reasoning tokens (the kinds gen_ai.client.token.usage lacks).",
         )
         self._failed_once: set[str] = set()
+        self._metric_cache: dict[tuple[Any, ...], _MetricAttributeSets] = {}
 
     def start(self, call: Call) -> None:
         """Open the call's span under the caller's current span."""
@@ -115,6 +119,8 @@ class Telemetry:
     def _report(self, call: Call, end_ns: int, error: BaseException | None, completed: bool | None) -> None:
         span = call.span
         assert span is not None
+        if call.end_stream is not None:
+            call.end_stream(call)
         # A request that failed before any output was billed nothing; one cut mid-stream was billed so far.
         billed = call.billed and (error is None or call.usage_seen or call.first_chunk_ns)
         usage = _settle_usage(call) if billed else None
@@ -138,7 +144,8 @@ class Telemetry:
     def _record_metrics(
         self, call: Call, usage: Usage | None, cost: Cost | None, error: BaseException | None, duration: float
     ) -> None:
-        base = self._metric_attributes(call)
+        sets = self._metric_sets(call)
+        base = sets.base
         context = call.context
         self.duration.record(
             duration,
@@ -151,18 +158,31 @@ class Telemetry:
             return
         record = self.token_usage.record
         if usage.input_tokens:
-            record(usage.input_tokens, {**base, **_INPUT}, context)
+            record(usage.input_tokens, sets.input, context)
         if usage.output_tokens:
-            record(usage.output_tokens, {**base, **_OUTPUT}, context)
+            record(usage.output_tokens, sets.output, context)
         add = self.tokens.add
         if usage.cache_read_tokens:
-            add(usage.cache_read_tokens, {**base, **_CACHE_READ}, context)
+            add(usage.cache_read_tokens, sets.cache_read, context)
         if usage.cache_write_tokens:
-            add(usage.cache_write_tokens, {**base, **_CACHE_WRITE}, context)
+            add(usage.cache_write_tokens, sets.cache_write, context)
         if usage.reasoning_tokens:
-            add(usage.reasoning_tokens, {**base, **_REASONING}, context)
+            add(usage.reasoning_tokens, sets.reasoning, context)
         if cost is not None and cost.amount:
             self.cost.add(cost.amount, base, context)
+
+    def _metric_sets(self, call: Call) -> _MetricAttributeSets:
+        """The metric attribute dicts for the call's series, built once per series rather than once per call."""
+        key: tuple[Any, ...] = (call.operation, call.provider, call.model, call.response_model)
+        if self.metric_attributes:
+            given = call.attributes
+            key += tuple(given.get(name) for name in self.metric_attributes)
+        sets = self._metric_cache.get(key)
+        if sets is None:
+            if len(self._metric_cache) >= _METRIC_CACHE_SIZE:
+                self._metric_cache.clear()
+            sets = self._metric_cache[key] = _MetricAttributeSets(self._metric_attributes(call))
+        return sets
 
     def _metric_attributes(self, call: Call) -> dict[str, Any]:
         base: dict[str, Any] = {
@@ -178,6 +198,20 @@ class Telemetry:
                 if key in given:
                     base[key] = given[key]
         return base
+
+
+class _MetricAttributeSets:
+    """One series' attribute dicts: the base set and one per token type. Never mutated once built."""
+
+    __slots__ = ("base", "cache_read", "cache_write", "input", "output", "reasoning")
+
+    def __init__(self, base: dict[str, Any]) -> None:
+        self.base = base
+        self.input = {**base, **_INPUT}
+        self.output = {**base, **_OUTPUT}
+        self.cache_read = {**base, **_CACHE_READ}
+        self.cache_write = {**base, **_CACHE_WRITE}
+        self.reasoning = {**base, **_REASONING}
 
 
 def _settle_usage(call: Call) -> Usage:

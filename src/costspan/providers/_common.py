@@ -23,6 +23,10 @@ _NUMERIC_PARAMS = (
     ("seed", gen_ai.GEN_AI_REQUEST_SEED),
 )
 
+# Tuples, not unions: ``int | float`` builds a new union object at every isinstance call.
+_NUMBERS = (int, float)
+_SEQUENCES = (list, tuple)
+
 _servers: weakref.WeakKeyDictionary[Any, tuple[str, int | None]] = weakref.WeakKeyDictionary()
 
 
@@ -51,12 +55,12 @@ def request_attributes(
         out[server_attributes.SERVER_PORT] = port
     for key, attribute in _NUMERIC_PARAMS:
         value = kwargs.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, _NUMBERS) and not isinstance(value, bool):
             out[attribute] = value
     stop = kwargs.get("stop", kwargs.get("stop_sequences"))
     if isinstance(stop, str):
         out[gen_ai.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
-    elif isinstance(stop, list | tuple) and all(isinstance(item, str) for item in stop):
+    elif isinstance(stop, _SEQUENCES) and all(isinstance(item, str) for item in stop):
         out[gen_ai.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
     return out
 

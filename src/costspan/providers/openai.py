@@ -7,6 +7,7 @@ call ``create`` themselves, and ``parse`` posts directly, so each request yields
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
@@ -17,6 +18,8 @@ from .._wrap import Endpoint
 from ._common import int_or_zero, is_raw, request_attributes
 
 __all__ = ["endpoints", "helper_closes", "is_installed"]
+
+Starter = Callable[[Call, Any, dict[str, Any]], dict[str, Any]]
 
 OPENAI = "openai"
 AZURE = "azure.ai.openai"
@@ -125,41 +128,31 @@ def _read_chat_response(call: Call, response: Any) -> None:
 
 
 def _read_chat_chunk(call: Call, chunk: Any) -> bool:
-    if call.response_id is None:
-        _read_identity(call, chunk)
-    for choice in chunk.choices:
-        content = choice.delta.content if choice.delta is not None else None
-        if content:
-            call.output_parts.append(content)
-        if choice.finish_reason:
-            _add_finish_reason(call, choice.finish_reason)
+    """Per chunk, only what cannot wait: the usage chunk. The rest is read from the last chunk at the end."""
     usage = chunk.usage
     if usage is None:
+        call.last_chunk = chunk
+        call.chunk_count += 1
         return False
     _read_chat_usage(call, usage)
-    return call.hide_usage_chunk and not chunk.choices
-
-
-def _add_finish_reason(call: Call, reason: str) -> None:
-    if call.finish_reasons is None:
-        call.finish_reasons = [reason]
-    else:
-        call.finish_reasons.append(reason)
-
-
-def _read_completion_chunk(call: Call, chunk: Any) -> bool:
-    if call.response_id is None:
-        _read_identity(call, chunk)
-    for choice in chunk.choices:
-        if choice.text:
-            call.output_parts.append(choice.text)
-        if choice.finish_reason:
-            _add_finish_reason(call, choice.finish_reason)
-    usage = chunk.usage
-    if usage is None:
+    if chunk.choices:
+        call.last_chunk = chunk
         return False
-    _read_chat_usage(call, usage)
-    return call.hide_usage_chunk and not chunk.choices
+    return call.hide_usage_chunk
+
+
+def _end_chat_stream(call: Call) -> None:
+    """Identity and finish reasons from the last content chunk (with n > 1 choices, those it carries); for an
+    interrupted stream, the output estimated at a token per chunk, which is how OpenAI streams text."""
+    last = call.last_chunk
+    if last is None:
+        return
+    _read_identity(call, last)
+    reasons = [choice.finish_reason for choice in last.choices if choice.finish_reason]
+    if reasons:
+        call.finish_reasons = reasons
+    if not call.usage_seen:
+        call.output_tokens = call.chunk_count
 
 
 def _read_responses_usage(call: Call, usage: Any) -> None:
@@ -213,68 +206,36 @@ def _read_embeddings_response(call: Call, response: Any) -> None:
         call.input_tokens = usage.prompt_tokens
 
 
+def _chunked(module: str, name: str, operation: str, start: Starter, is_async: bool) -> Endpoint:
+    # Chat and legacy completion chunks share their shape: choices, then an optional usage-only chunk.
+    return Endpoint(
+        module,
+        name,
+        operation,
+        start,
+        _read_chat_response,
+        _read_chat_chunk,
+        is_async,
+        _is_usage_only,
+        _end_chat_stream,
+    )
+
+
 def endpoints() -> list[Endpoint]:
     out: list[Endpoint] = []
     for is_async, prefix in ((False, ""), (True, "Async")):
         out += [
-            Endpoint(
-                _CHAT,
-                f"{prefix}Completions.create",
-                "chat",
-                _start_chat,
-                _read_chat_response,
-                _read_chat_chunk,
-                is_async,
-                _is_usage_only,
-            ),
-            Endpoint(
-                _CHAT,
-                f"{prefix}Completions.parse",
-                "chat",
-                _start_chat,
-                _read_chat_response,
-                _read_chat_chunk,
-                is_async,
-                _is_usage_only,
-            ),
-            Endpoint(
-                _RESPONSES,
-                f"{prefix}Responses.create",
-                "chat",
-                _start_responses,
-                _read_responses_response,
-                _read_responses_event,
-                is_async,
-            ),
-            Endpoint(
-                _RESPONSES,
-                f"{prefix}Responses.parse",
-                "chat",
-                _start_responses,
-                _read_responses_response,
-                _read_responses_event,
-                is_async,
-            ),
-            Endpoint(
-                _EMBEDDINGS,
-                f"{prefix}Embeddings.create",
-                "embeddings",
-                _start_embeddings,
-                _read_embeddings_response,
-                None,
-                is_async,
-            ),
-            Endpoint(
-                _COMPLETIONS,
-                f"{prefix}Completions.create",
-                "text_completion",
-                _start_completion,
-                _read_chat_response,
-                _read_completion_chunk,
-                is_async,
-                _is_usage_only,
-            ),
-        ]
+            _chunked(_CHAT, f"{prefix}Completions.create", "chat", _start_chat, is_async),
+            Endpoint(_CHAT, f"{prefix}Completions.parse", "chat", _start_chat, _read_chat_response,
+                     is_async=is_async),
+            Endpoint(_RESPONSES, f"{prefix}Responses.create", "chat", _start_responses, _read_responses_response,
+                     _read_responses_event, is_async),
+            Endpoint(_RESPONSES, f"{prefix}Responses.parse", "chat", _start_responses, _read_responses_response,
+                     is_async=is_async),
+            Endpoint(_EMBEDDINGS, f"{prefix}Embeddings.create", "embeddings", _start_embeddings,
+                     _read_embeddings_response, is_async=is_async),
+            _chunked(_COMPLETIONS, f"{prefix}Completions.create", "text_completion", _start_completion, is_async),
+        ]  # fmt: skip
     return out
 
 
