@@ -1,14 +1,14 @@
 """Stream proxies: the SDK's own stream object, seen through, whose call ends exactly once.
 
-The proxy pulls chunks straight from the wrapped stream's ``__next__``/``__anext__`` and hands each to the
-provider's chunk reader, which stores what it needs on the call. The call ends when the stream is exhausted,
+Iterating the proxy iterates a generator over the wrapped stream that hands each chunk to the provider's chunk
+reader, which stores what it needs on the call. The call ends when the stream is exhausted,
 raises, is closed (directly or through its context manager), is cancelled, or is garbage-collected.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -35,13 +35,7 @@ class _StreamProxyBase(wrapt.BaseObjectProxy[Any]):
         self._self_call = call
         self._self_read_chunk = read_chunk
         self._self_usage_only = usage_only
-
-    def _self_read_failed(self, chunk: Any, failure: Exception) -> bool:
-        """Whether to hide a chunk whose reading failed: only the usage chunk costspan asked for."""
-        call = self._self_call
-        call.telemetry.log_failure("reading a stream chunk", failure)
-        usage_only = self._self_usage_only
-        return call.hide_usage_chunk and usage_only is not None and usage_only(chunk)
+        self._self_chunks: Any = None
 
     def __del__(self) -> None:
         call = self._self_call
@@ -49,34 +43,71 @@ class _StreamProxyBase(wrapt.BaseObjectProxy[Any]):
             call.finish(completed=False)
 
 
-# __next__ and __anext__ run once per chunk: they inline the chunk reading and keep to local names.
-class StreamProxy(_StreamProxyBase):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._self_next = self.__wrapped__.__next__
+def _hide_unread(call: Call, usage_only: Callable[[Any], bool] | None, chunk: Any, failure: Exception) -> bool:
+    """Whether to hide a chunk whose reading failed: only the usage chunk costspan asked for."""
+    call.telemetry.log_failure("reading a stream chunk", failure)
+    return call.hide_usage_chunk and usage_only is not None and usage_only(chunk)
 
-    def __iter__(self) -> StreamProxy:
-        return self
 
-    def __next__(self) -> Any:
-        call = self._self_call
-        while True:
-            try:
-                chunk = self._self_next()
-            except StopIteration:
-                call.finish(completed=True)
-                raise
-            except BaseException as error:
-                call.finish(error, completed=False)
-                raise
+# The chunk loops run once per chunk: a generator resumes for a fraction of a method call's cost, so iteration
+# goes through one, which holds no reference to the proxy (a cycle would leave a dropped stream to the collector).
+def _chunks(source: Iterator[Any], call: Call, read: ChunkReader, usage_only: Callable[[Any], bool] | None) -> Any:
+    try:
+        for chunk in source:
             if not call.first_chunk_ns:
                 call.first_chunk_ns = time.perf_counter_ns()
             try:
-                if not self._self_read_chunk(call, chunk):
-                    return chunk
+                if read(call, chunk):
+                    continue
             except Exception as failure:
-                if not self._self_read_failed(chunk, failure):
-                    return chunk
+                if _hide_unread(call, usage_only, chunk, failure):
+                    continue
+            yield chunk
+    except GeneratorExit:
+        if not call.finished:
+            call.finish(completed=False)
+        raise
+    except BaseException as error:
+        call.finish(error, completed=False)
+        raise
+    call.finish(completed=True)
+
+
+async def _achunks(
+    source: AsyncIterator[Any], call: Call, read: ChunkReader, usage_only: Callable[[Any], bool] | None
+) -> Any:
+    try:
+        async for chunk in source:
+            if not call.first_chunk_ns:
+                call.first_chunk_ns = time.perf_counter_ns()
+            try:
+                if read(call, chunk):
+                    continue
+            except Exception as failure:
+                if _hide_unread(call, usage_only, chunk, failure):
+                    continue
+            yield chunk
+    except GeneratorExit:
+        if not call.finished:
+            call.finish(completed=False)
+        raise
+    except BaseException as error:
+        call.finish(error, completed=False)
+        raise
+    call.finish(completed=True)
+
+
+class StreamProxy(_StreamProxyBase):
+    def __iter__(self) -> Iterator[Any]:
+        chunks = self._self_chunks
+        if chunks is None:
+            source = iter(self.__wrapped__)
+            chunks = _chunks(source, self._self_call, self._self_read_chunk, self._self_usage_only)
+            self._self_chunks = chunks
+        return chunks  # type: ignore[no-any-return]
+
+    def __next__(self) -> Any:
+        return next(self.__iter__())
 
     def __enter__(self) -> StreamProxy:
         return self
@@ -94,32 +125,16 @@ class StreamProxy(_StreamProxyBase):
 
 
 class AsyncStreamProxy(_StreamProxyBase):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._self_next = self.__wrapped__.__anext__
-
-    def __aiter__(self) -> AsyncStreamProxy:
-        return self
+    def __aiter__(self) -> AsyncIterator[Any]:
+        chunks = self._self_chunks
+        if chunks is None:
+            source = aiter(self.__wrapped__)
+            chunks = _achunks(source, self._self_call, self._self_read_chunk, self._self_usage_only)
+            self._self_chunks = chunks
+        return chunks  # type: ignore[no-any-return]
 
     async def __anext__(self) -> Any:
-        call = self._self_call
-        while True:
-            try:
-                chunk = await self._self_next()
-            except StopAsyncIteration:
-                call.finish(completed=True)
-                raise
-            except BaseException as error:
-                call.finish(error, completed=False)
-                raise
-            if not call.first_chunk_ns:
-                call.first_chunk_ns = time.perf_counter_ns()
-            try:
-                if not self._self_read_chunk(call, chunk):
-                    return chunk
-            except Exception as failure:
-                if not self._self_read_failed(chunk, failure):
-                    return chunk
+        return await anext(self.__aiter__())
 
     async def __aenter__(self) -> AsyncStreamProxy:
         return self
