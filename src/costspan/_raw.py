@@ -24,6 +24,19 @@ class RawResponseProxy(wrapt.BaseObjectProxy[Any]):
         self._self_observe = observe
         self._self_parsed: Any = None
 
+    def read_if_complete(self) -> None:
+        """End the call now if the SDK already read the whole body (``with_raw_response`` on a non-stream call):
+        the exchange is over, whenever the user gets to ``parse()``. The SDK caches what parse() returns. An
+        async ``parse()`` cannot run here; that call ends when the user awaits it (or closes the response)."""
+        wrapped = self.__wrapped__
+        http_response = getattr(wrapped, "http_response", None)
+        if (
+            not self._self_call.stream
+            and getattr(http_response, "is_closed", False) is True
+            and not inspect.iscoroutinefunction(wrapped.parse)
+        ):
+            self.parse()
+
     def parse(self, **kwargs: Any) -> Any:
         parsed = self.__wrapped__.parse(**kwargs)
         if kwargs.get("to") is not None:

@@ -108,7 +108,9 @@ def _observe(endpoint: Endpoint, call: Call, result: Any) -> Any:
         if endpoint.observe is not None:
             return endpoint.observe(call, result, endpoint)
         if call.raw:
-            return RawResponseProxy(result, call, lambda call, parsed: observe_parsed(endpoint, call, parsed))
+            proxy = RawResponseProxy(result, call, lambda call, parsed: observe_parsed(endpoint, call, parsed))
+            proxy.read_if_complete()
+            return proxy
         return observe_parsed(endpoint, call, result)
     except Exception as failure:
         call.telemetry.log_failure(f"observing {endpoint.name}", failure)

@@ -127,6 +127,7 @@ def test_raw_response_headers_and_parse(oai: Driver, server: ProviderServer, ote
         )
     )
     raw = oai.call(oai.client.chat.completions.with_raw_response.create, model="gpt-4.1", messages=MESSAGES)
+    assert len(otel.spans()) == 1, "the exchange was over: the span must not wait for parse()"
     assert isinstance(raw, openai._legacy_response.LegacyAPIResponse)
     assert raw.headers["x-request-id"] == "req_raw_1"
     completion = raw.parse()
