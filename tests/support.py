@@ -51,6 +51,17 @@ class Driver:
     def close(self, obj: Any) -> None:
         self.run(obj.close())
 
+    def enter(self, manager: Any) -> Any:
+        """What ``with manager as x`` (or ``async with``) gives."""
+        return self.run(manager.__aenter__()) if self.is_async else manager.__enter__()
+
+    def exit(self, manager: Any) -> None:
+        """Leave a ``with manager`` (or ``async with``) block without an error."""
+        if self.is_async:
+            self.run(manager.__aexit__(None, None, None))
+        else:
+            manager.__exit__(None, None, None)
+
 
 async def _await(value: Awaitable[Any]) -> Any:
     return await value

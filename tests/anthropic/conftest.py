@@ -45,13 +45,10 @@ class Helper:
         self.ant = ant
 
     def enter(self, manager: Any) -> Any:
-        return self.ant.run(manager.__aenter__()) if self.ant.is_async else manager.__enter__()
+        return self.ant.enter(manager)
 
     def exit(self, manager: Any) -> None:
-        if self.ant.is_async:
-            self.ant.run(manager.__aexit__(None, None, None))
-        else:
-            manager.__exit__(None, None, None)
+        self.ant.exit(manager)
 
 
 @pytest.fixture
