@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import genai_prices
 import pytest
 
 from costspan.pricing import Pricing, cost_of, default_pricing
@@ -62,7 +63,7 @@ def test_configuration_sources(configured: Pricing) -> None:
     assert configured.cost("anthropic", "my-finetune", USAGE) is None  # the override is OpenAI's only
     assert discounted is not None
     assert discounted.amount == pytest.approx(0.0105 * 0.5, abs=1e-12)
-    assert discounted.price_source == "genai-prices 0.2.3 (discount 0.5)"
+    assert discounted.price_source == f"genai-prices {genai_prices.__version__} (discount 0.5)"
 
 
 def test_aliases_argument() -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import genai_prices
 import pytest
 from genai_prices import Usage as GenaiUsage
 from genai_prices import calc_price
@@ -327,7 +328,7 @@ def test_hand_computed(pricing: Pricing, case: Case) -> None:
     assert cost.amount == cost.input + cost.output + cost.cache_read + cost.cache_write + cost.other
     assert type(cost.amount) is float
     assert cost.price_model == case.price_model
-    assert cost.price_source == "genai-prices 0.2.3"
+    assert cost.price_source == f"genai-prices {genai_prices.__version__}"
 
 
 @pytest.mark.parametrize("case", [pytest.param(case, id=case.id) for case in HAND_COMPUTED])
