@@ -34,8 +34,7 @@ class Endpoint:
     ``read_response`` stores a complete response's fields and usage on the call; ``read_chunk`` does the same
     for one stream chunk. ``usage_only`` tells whether a chunk is the usage chunk costspan may have asked for,
     so that it stays hidden even when reading it failed. ``end_stream`` reads, once, what a stream's reader left
-    for the end (the last chunk, a chunk count). ``observe``, when given, replaces the default handling
-    of the SDK's return value (for helpers whose return value is neither a response nor a stream).
+    for the end (the last chunk, a chunk count).
     """
 
     module: str
@@ -47,7 +46,6 @@ class Endpoint:
     is_async: bool = False
     usage_only: Callable[[Any], bool] | None = None
     end_stream: Callable[[Call], None] | None = None
-    observe: Callable[[Call, Any, Endpoint], Any] | None = None
 
 
 def make_wrapper(endpoint: Endpoint, telemetry: Telemetry) -> Wrapper:
@@ -105,8 +103,6 @@ def _begin(
 
 def _observe(endpoint: Endpoint, call: Call, result: Any) -> Any:
     try:
-        if endpoint.observe is not None:
-            return endpoint.observe(call, result, endpoint)
         if call.raw:
             proxy = RawResponseProxy(result, call, lambda call, parsed: observe_parsed(endpoint, call, parsed))
             proxy.read_if_complete()
