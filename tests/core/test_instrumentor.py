@@ -191,3 +191,28 @@ def test_importing_costspan_patches_and_loads_nothing() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_instrument_sets_up_providers_from_otel_variables(tmp_path: Path, server: ProviderServer) -> None:
+    """With no SDK providers configured, ``costspan.instrument()`` sets them up with the exporters the standard
+    variables ask for (here the console), and uses them."""
+    server.push(Reply(usage={"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}))
+    script = tmp_path / "app.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import costspan, openai
+            from opentelemetry import metrics, trace
+            costspan.instrument()
+            client = openai.OpenAI(base_url={server.openai_base_url!r}, api_key={API_KEY!r}, max_retries=0)
+            client.chat.completions.create(model="gpt-4.1-mini", messages=[{{"role": "user", "content": "hi"}}])
+            trace.get_tracer_provider().shutdown()
+            metrics.get_meter_provider().shutdown()
+            """
+        )
+    )
+    env = {**os.environ, "OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "console"}
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert '"gen_ai.usage.input_tokens": 10' in result.stdout
+    assert '"name": "costspan.cost"' in result.stdout
