@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 __all__ = ["estimate_prompt_tokens", "estimate_text_tokens", "load_tokenizer_in_background"]
@@ -19,6 +19,7 @@ _log = logging.getLogger("costspan")
 # Chat formats wrap each message in a few control tokens (role, separators).
 _TOKENS_PER_MESSAGE = 4
 _CHARS_PER_TOKEN = 4
+_SEQUENCES = (list, tuple)
 
 
 class _Encoding(Protocol):
@@ -57,21 +58,21 @@ def estimate_text_tokens(text: str) -> int:
 
 
 def estimate_prompt_tokens(prompt: Any) -> int:
-    """Estimate the input tokens of a request's messages, input or prompt (str, list of messages, ...)."""
-    if prompt is None:
-        return 0
-    if isinstance(prompt, str):
-        return estimate_text_tokens(prompt)
+    """Estimate the input tokens of a request's prompt: a string, a message (a mapping), or a list or tuple of
+    those. Only lists and tuples are walked: an iterator the user passed was the SDK's to consume."""
     if isinstance(prompt, Mapping):
-        return _TOKENS_PER_MESSAGE + sum(_estimate_content(value) for value in prompt.values())
-    if isinstance(prompt, Iterable):
+        return _TOKENS_PER_MESSAGE + _text_tokens(prompt)
+    if isinstance(prompt, _SEQUENCES):
         return sum(estimate_prompt_tokens(item) for item in prompt)
-    return 0
+    return _text_tokens(prompt)
 
 
-def _estimate_content(value: Any) -> int:
+def _text_tokens(value: Any) -> int:
+    """The tokens of every string in a message's content, however nested (content parts, tool calls)."""
     if isinstance(value, str):
         return estimate_text_tokens(value)
-    if isinstance(value, Mapping | list | tuple):
-        return estimate_prompt_tokens(value) - (_TOKENS_PER_MESSAGE if isinstance(value, Mapping) else 0)
+    if isinstance(value, Mapping):
+        return sum(_text_tokens(item) for item in value.values())
+    if isinstance(value, _SEQUENCES):
+        return sum(_text_tokens(item) for item in value)
     return 0
