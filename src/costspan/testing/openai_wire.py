@@ -107,6 +107,7 @@ def _usage_chunk(envelope: dict[str, Any], usage: dict[str, Any], wanted: bool) 
 
 
 def _chat_usage(reply: Reply) -> dict[str, Any]:
+    """CompletionUsage, which chat and legacy completions share."""
     if reply.usage is not None:
         return reply.usage
     output = output_tokens(reply)
@@ -158,29 +159,18 @@ def _chat_stream(envelope: dict[str, Any], reply: Reply, wants_usage: bool) -> S
     return StreamResponse("text/event-stream; charset=utf-8", frames, _headers(reply))
 
 
-def _completion_usage(reply: Reply) -> dict[str, Any]:
-    if reply.usage is not None:
-        return reply.usage
-    output = output_tokens(reply)
-    return {
-        "prompt_tokens": DEFAULT_INPUT_TOKENS,
-        "completion_tokens": output,
-        "total_tokens": DEFAULT_INPUT_TOKENS + output,
-    }
-
-
 def _completions(request: RecordedRequest, reply: Reply, match: re.Match[str]) -> Response:
     envelope = _envelope("cmpl-", "text_completion", _model(request, reply, match))
     finish_reason = reply.finish_reason or "stop"
     if not _body(request).get("stream"):
         choice = _completion_choice("".join(text_pieces(reply)), finish_reason)
-        return JsonResponse(200, envelope | {"choices": [choice], "usage": _completion_usage(reply)}, _headers(reply))
+        return JsonResponse(200, envelope | {"choices": [choice], "usage": _chat_usage(reply)}, _headers(reply))
     wants_usage = _wants_usage(request)
     marker = {"usage": None} if wants_usage else {}
     sent, failed = until_error(reply, text_pieces(reply))
     frames = [Frame(sse(envelope | {"choices": [_completion_choice(p, None)]} | marker), True) for p in sent]
     last = envelope | {"choices": [_completion_choice("", finish_reason)]} | marker
-    frames += _ending(reply, failed, last, _usage_chunk(envelope, _completion_usage(reply), wants_usage))
+    frames += _ending(reply, failed, last, _usage_chunk(envelope, _chat_usage(reply), wants_usage))
     return StreamResponse("text/event-stream; charset=utf-8", frames, _headers(reply))
 
 
