@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from types import ModuleType
 from typing import Any
 
 import anthropic
@@ -64,6 +65,10 @@ class ProviderUnderTest:
     auth_error: type[Exception]
     async_client: ClientFactory
     streams: StreamExpectations
+    create: Callable[[Any, Messages], Any]
+    """One non-streaming call, as ``client.<resource>.create(...)`` (awaitable, on an async client)."""
+    sdk: ModuleType
+    """The SDK's module, for its exception types."""
 
 
 @dataclass
@@ -100,8 +105,12 @@ def _openai_call(client: Any, way: str, messages: Messages, system: str) -> str:
     return client.chat.completions.create(model="gpt-4.1", messages=messages).choices[0].message.content
 
 
+def _openai_create(client: Any, messages: Messages, **options: Any) -> Any:
+    return client.chat.completions.create(model="gpt-4.1-mini", messages=messages, **options)
+
+
 def _openai_stream(client: Any, messages: Messages) -> Any:
-    return client.chat.completions.create(model="gpt-4.1-mini", messages=messages, stream=True)
+    return _openai_create(client, messages, stream=True)
 
 
 def _anthropic_client(
@@ -128,8 +137,12 @@ def _anthropic_call(client: Any, way: str, messages: Messages, system: str) -> s
     return client.messages.create(**arguments).content[0].text
 
 
+def _anthropic_create(client: Any, messages: Messages, **options: Any) -> Any:
+    return client.messages.create(model="claude-haiku-4-5", max_tokens=64, messages=messages, **options)
+
+
 def _anthropic_create_stream(client: Any, messages: Messages) -> Any:
-    return client.messages.create(model="claude-haiku-4-5", max_tokens=64, messages=messages, stream=True)
+    return _anthropic_create(client, messages, stream=True)
 
 
 def _anthropic_stream_helper(client: Any, messages: Messages) -> Any:
@@ -168,6 +181,8 @@ OPENAI = ProviderUnderTest(
         interrupted_input=None,
         error=openai.APIError,
     ),
+    _openai_create,
+    openai,
 )
 ANTHROPIC = ProviderUnderTest(
     "anthropic",
@@ -197,5 +212,7 @@ ANTHROPIC = ProviderUnderTest(
         interrupted_input=ANTHROPIC_INPUT,
         error=anthropic.APIStatusError,
     ),
+    _anthropic_create,
+    anthropic,
 )
 PROVIDERS = [OPENAI, ANTHROPIC]
