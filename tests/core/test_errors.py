@@ -3,33 +3,16 @@ and the span says what failed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx2
 import pytest
-from providers import PROVIDERS, ProviderUnderTest
+from providers import ProviderUnderTest
 
 from costspan.testing import ProviderServer, Reply
-from support import Driver, make_driver
+from support import Driver
 
 MESSAGES = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture(params=PROVIDERS, ids=[p.name for p in PROVIDERS])
-def provider(request: pytest.FixtureRequest) -> ProviderUnderTest:
-    return request.param
-
-
-@pytest.fixture(params=["sync", "async"])
-def driver(
-    request: pytest.FixtureRequest, provider: ProviderUnderTest, server: ProviderServer, otel: Any, instrumented: None
-) -> Iterator[Driver]:
-    yield from make_driver(
-        request.param,
-        lambda: provider.client(server, otel.tracer_provider, {}),
-        lambda: provider.async_client(server, otel.tracer_provider, {}),
-    )
 
 
 def test_timeout_passes_through(provider: ProviderUnderTest, driver: Driver, server: ProviderServer, otel) -> None:

@@ -7,14 +7,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from providers import PROVIDERS, Opened, ProviderUnderTest, StreamWay, open_stream
 
 from costspan.testing import ProviderServer, Reply
-from support import Driver, make_driver
+from support import Driver
 
 MESSAGES = [{"role": "user", "content": "Count to twenty, please."}]
 TEXT = " ".join(str(n) for n in range(1, 21))
@@ -33,18 +33,6 @@ def case(request: pytest.FixtureRequest) -> tuple[ProviderUnderTest, StreamWay]:
 @pytest.fixture
 def provider(case: tuple[ProviderUnderTest, StreamWay]) -> ProviderUnderTest:
     return case[0]
-
-
-@pytest.fixture(params=["sync", "async"])
-def driver(
-    request: pytest.FixtureRequest, provider: ProviderUnderTest, server: ProviderServer, otel: Any, instrumented: None
-) -> Iterator[Driver]:
-    """A real client of the provider (sync or async) pointed at the local server, with costspan instrumenting."""
-    yield from make_driver(
-        request.param,
-        lambda: provider.client(server, otel.tracer_provider, {}),
-        lambda: provider.async_client(server, otel.tracer_provider, {}),
-    )
 
 
 @pytest.fixture
