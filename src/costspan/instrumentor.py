@@ -13,10 +13,10 @@ from opentelemetry.semconv.schemas import Schemas
 from wrapt import wrap_function_wrapper
 
 from ._streams import make_helper_close
+from ._tokens import load_tokenizer_in_background
 from ._version import __version__
 from ._wrap import make_wrapper
 from .config import Options
-from .estimate import load_tokenizer_in_background
 from .pricing import Pricing
 from .providers import anthropic as anthropic_provider
 from .providers import openai as openai_provider

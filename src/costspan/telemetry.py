@@ -17,8 +17,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from . import attributes as attrs
 from ._call import Call, marked_in_call
+from ._tokens import estimate_prompt_tokens, estimate_text_tokens
 from .context import current_attribution
-from .estimate import estimate_prompt_tokens, estimate_text_tokens
 from .pricing import Cost, Pricing
 
 if TYPE_CHECKING:

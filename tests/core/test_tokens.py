@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from costspan.estimate import estimate_prompt_tokens, estimate_text_tokens
+from costspan._tokens import estimate_prompt_tokens, estimate_text_tokens
 
 
 def test_text_is_about_four_characters_a_token() -> None:
