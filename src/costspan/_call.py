@@ -1,13 +1,14 @@
 """The state of one instrumented provider call, from request to final usage.
 
-Provider adapters write the request, response and usage fields; the telemetry reads them once, when the call
-ends. The fields are plain ints and strings so that reading a chunk costs a few attribute stores.
+Provider adapters write the request, response and usage fields; the settlement reads them once, when the call
+ends. The fields are plain ints and strings so that reading a chunk costs a few attribute stores. A call knows
+the pipeline that ends it only through the small :class:`Ender` protocol, so this module imports none of it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.context import Context, create_key, get_value, set_value
 
@@ -16,13 +17,23 @@ from .usage import Usage
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
-    from .telemetry import Telemetry
+    from .config import Options
 
-__all__ = ["Call", "in_call", "marked_in_call"]
+__all__ = ["Call", "Ender", "in_call", "marked_in_call"]
 
 # Marks the context a call's SDK request runs in, so that code the SDK runs meanwhile can tell. A flag, not the
 # call itself: the call holds its context, and a cycle would leave every call to the garbage collector.
 _IN_CALL = create_key("costspan-in-call")
+
+
+class Ender(Protocol):
+    """What ends a call: settles it once and hands the result to every consumer."""
+
+    def end(self, call: Call, error: BaseException | None, completed: bool | None) -> None: ...
+
+    async def aend(self, call: Call, error: BaseException | None, completed: bool | None) -> None: ...
+
+    def log_failure(self, step: str, failure: BaseException) -> None: ...
 
 
 class Call:
@@ -32,9 +43,11 @@ class Call:
         "cache_read_tokens",
         "cache_write_1h_tokens",
         "cache_write_tokens",
+        "choice_count",
         "chunk_count",
         "context",
         "end_stream",
+        "ender",
         "finish_reasons",
         "finished",
         "first_chunk_ns",
@@ -42,15 +55,19 @@ class Call:
         "input_audio_tokens",
         "input_seen",
         "input_tokens",
+        "is_async",
         "last_chunk",
+        "max_output_tokens",
         "model",
         "operation",
+        "options",
         "output_audio_tokens",
         "output_parts",
         "output_tokens",
         "prompt",
         "provider",
         "raw",
+        "read_chunk",
         "reasoning_tokens",
         "response_attributes",
         "response_id",
@@ -58,16 +75,18 @@ class Call:
         "service_tier",
         "span",
         "start_ns",
+        "state",
         "stream",
-        "telemetry",
         "usage_seen",
         "web_search_requests",
     )
 
-    def __init__(self, telemetry: Telemetry, provider: str, operation: str) -> None:
-        self.telemetry = telemetry
-        self.provider = provider
+    def __init__(self, ender: Ender, options: Options, operation: str, is_async: bool) -> None:
+        self.ender = ender
+        self.options = options
+        self.provider = ""
         self.operation = operation
+        self.is_async = is_async
         self.model = ""
         self.stream = False
         self.raw = False
@@ -79,6 +98,9 @@ class Call:
         self.attributes: dict[str, Any] = {}
         # The request's content (messages, input), kept only to estimate tokens if the provider reports none.
         self.prompt: Any = None
+        # The request's output bound (max_tokens and the like) and choice count, for budget reservations.
+        self.max_output_tokens: int | None = None
+        self.choice_count = 1
         self.span: Span | None = None
         self.context: Context | None = None
         self.start_ns = 0
@@ -106,10 +128,13 @@ class Call:
         # Streamed text, kept by reference only, to estimate output tokens of an interrupted stream.
         self.output_parts: list[str] = []
         # For readers that keep per-chunk work to a reference and a count, and read the rest when the stream
-        # ends (end_stream, called once before the call is reported).
+        # ends (end_stream, called once before the call is settled).
         self.last_chunk: Any = None
         self.chunk_count = 0
+        self.read_chunk: Callable[[Call, Any], bool] | None = None
         self.end_stream: Callable[[Call], None] | None = None
+        # Whatever else a provider adapter keeps for itself during the call.
+        self.state: Any = None
 
     def set_response_attribute(self, key: str, value: Any) -> None:
         if self.response_attributes is None:
@@ -132,10 +157,19 @@ class Call:
         )
 
     def finish(self, error: BaseException | None = None, completed: bool | None = None) -> None:
-        """End the call's span exactly once; never raises."""
+        """End the call exactly once; never raises."""
         if not self.finished:
             self.finished = True
-            self.telemetry.finish(self, error, completed)
+            self.ender.end(self, error, completed)
+
+    async def afinish(self, error: BaseException | None = None, completed: bool | None = None) -> None:
+        """End the call exactly once from async code, where settling may await its store; never raises."""
+        if not self.finished:
+            self.finished = True
+            await self.ender.aend(self, error, completed)
+
+    def log_failure(self, step: str, failure: BaseException) -> None:
+        self.ender.log_failure(step, failure)
 
 
 def marked_in_call(context: Context) -> Context:

@@ -7,17 +7,17 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import wrapt
-
 from ._call import Call
+from ._streams import ObjectProxy
 
 __all__ = ["RawResponseProxy"]
 
-# Turns the parsed body into what the user gets: reads a complete response and ends the call, or wraps a stream.
-ParsedObserver = Callable[[Call, Any], Any]
+# Turns the parsed body into what the user gets (a complete response, read; or a stream, wrapped) and tells
+# whether the call is done.
+ParsedObserver = Callable[[Call, Any], tuple[Any, bool]]
 
 
-class RawResponseProxy(wrapt.BaseObjectProxy[Any]):
+class RawResponseProxy(ObjectProxy):
     def __init__(self, response: Any, call: Call, observe: ParsedObserver) -> None:
         super().__init__(response)
         self._self_call = call
@@ -43,16 +43,22 @@ class RawResponseProxy(wrapt.BaseObjectProxy[Any]):
             return parsed
         if inspect.isawaitable(parsed):
             return self._self_parse_async(parsed)
-        return self._self_seen(parsed)
+        if self._self_seen(parsed):
+            self._self_call.finish()
+        return self._self_parsed
 
     async def _self_parse_async(self, parsed: Awaitable[Any]) -> Any:
-        return self._self_seen(await parsed)
-
-    def _self_seen(self, parsed: Any) -> Any:
-        # The SDK caches parse() per type, so the user must get the same (proxied) object every time.
-        if self._self_parsed is None:
-            self._self_parsed = self._self_observe(self._self_call, parsed)
+        if self._self_seen(await parsed):
+            await self._self_call.afinish()
         return self._self_parsed
+
+    def _self_seen(self, parsed: Any) -> bool:
+        """Observe the first parse; whether the call is done. The SDK caches parse() per type, so the user must
+        get the same (proxied) object every time."""
+        if self._self_parsed is not None:
+            return False
+        self._self_parsed, done = self._self_observe(self._self_call, parsed)
+        return done
 
     def close(self) -> Any:
         call = self._self_call

@@ -1,59 +1,59 @@
 """Stream proxies: the SDK's own stream object, seen through, whose call ends exactly once.
 
-Iterating the proxy iterates a generator over the wrapped stream that hands each chunk to the provider's chunk
-reader, which stores what it needs on the call. The call ends when the stream is exhausted,
-raises, is closed (directly or through its context manager), is cancelled, or is garbage-collected.
+The end of a stream belongs to its iteration. A proxy hands out one generator over the wrapped stream; the
+generator passes each chunk to the provider's chunk reader and ends the call when the stream is exhausted, raises,
+or is closed. The generator is started (primed to a first, empty step) before the user sees the proxy, so that
+Python closes it when it is collected, even if it was never iterated: collection is the one route for a stream
+nobody closed, whoever held on to it last. The generator holds the call and never the proxy, so the common idiom
+``for chunk in client.chat.completions.create(..., stream=True)``, which keeps only the generator, keeps the call
+alive to the end, and a dropped stream leaves no cycle for the garbage collector.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import wrapt
 
 from ._call import Call
+from ._endpoint import ChunkReader
 
-__all__ = ["AsyncStreamProxy", "ChunkReader", "StreamProxy", "make_helper_close"]
+__all__ = ["AsyncStreamProxy", "ObjectProxy", "StreamProxy", "make_helper_close", "proxy_stream"]
 
-# Stores what a chunk tells about the call; returns True when the chunk must be hidden from the user (the usage
-# chunk costspan asked for on the user's behalf).
-ChunkReader = Callable[[Call, Any], bool]
+# wrapt's proxy is generic to type checkers only: subscripting it at run time needs wrapt >= 2.2.
+if TYPE_CHECKING:
+    ObjectProxy = wrapt.BaseObjectProxy[Any]
+else:
+    ObjectProxy = wrapt.BaseObjectProxy
 
 
-class _StreamProxyBase(wrapt.BaseObjectProxy[Any]):
-    def __init__(
-        self,
-        stream: Any,
-        call: Call,
-        read_chunk: ChunkReader,
-        usage_only: Callable[[Any], bool] | None = None,
-    ) -> None:
-        super().__init__(stream)
-        self._self_call = call
-        self._self_read_chunk = read_chunk
-        self._self_usage_only = usage_only
-        self._self_chunks: Any = None
-
-    def __del__(self) -> None:
-        call = self._self_call
-        if not call.finished:
-            call.finish(completed=False)
+def proxy_stream(stream: Any, call: Call, read: ChunkReader, usage_only: Callable[[Any], bool] | None) -> Any:
+    """The user's view of an SDK stream whose iteration ends ``call``."""
+    if call.is_async:
+        achunks = _achunks(stream, call, read, usage_only)
+        _prime_async(achunks)
+        return AsyncStreamProxy(stream, achunks)
+    chunks = _chunks(stream, call, read, usage_only)
+    next(chunks)
+    return StreamProxy(stream, chunks)
 
 
 def _hide_unread(call: Call, usage_only: Callable[[Any], bool] | None, chunk: Any, failure: Exception) -> bool:
     """Whether to hide a chunk whose reading failed: only the usage chunk costspan asked for."""
-    call.telemetry.log_failure("reading a stream chunk", failure)
+    call.log_failure("reading a stream chunk", failure)
     return call.hide_usage_chunk and usage_only is not None and usage_only(chunk)
 
 
-# The chunk loops run once per chunk: a generator resumes for a fraction of a method call's cost, so iteration
-# goes through one, which holds no reference to the proxy (a cycle would leave a dropped stream to the collector).
-def _chunks(source: Iterator[Any], call: Call, read: ChunkReader, usage_only: Callable[[Any], bool] | None) -> Any:
+# The chunk loops run once per chunk: a generator resumes for a fraction of a method call's cost.
+def _chunks(
+    stream: Any, call: Call, read: ChunkReader, usage_only: Callable[[Any], bool] | None
+) -> Generator[Any, None, None]:
     try:
-        for chunk in source:
+        yield None  # primed: from here on, closing or collecting the generator ends the call
+        for chunk in stream:
             if not call.first_chunk_ns:
                 call.first_chunk_ns = time.perf_counter_ns()
             try:
@@ -64,8 +64,7 @@ def _chunks(source: Iterator[Any], call: Call, read: ChunkReader, usage_only: Ca
                     continue
             yield chunk
     except GeneratorExit:
-        if not call.finished:
-            call.finish(completed=False)
+        call.finish(completed=False)
         raise
     except BaseException as error:
         call.finish(error, completed=False)
@@ -74,10 +73,11 @@ def _chunks(source: Iterator[Any], call: Call, read: ChunkReader, usage_only: Ca
 
 
 async def _achunks(
-    source: AsyncIterator[Any], call: Call, read: ChunkReader, usage_only: Callable[[Any], bool] | None
-) -> Any:
+    stream: Any, call: Call, read: ChunkReader, usage_only: Callable[[Any], bool] | None
+) -> AsyncGenerator[Any, None]:
     try:
-        async for chunk in source:
+        yield None  # primed, as in _chunks
+        async for chunk in stream:
             if not call.first_chunk_ns:
                 call.first_chunk_ns = time.perf_counter_ns()
             try:
@@ -88,26 +88,36 @@ async def _achunks(
                     continue
             yield chunk
     except GeneratorExit:
-        if not call.finished:
-            call.finish(completed=False)
+        call.finish(completed=False)
         raise
     except BaseException as error:
         call.finish(error, completed=False)
         raise
-    call.finish(completed=True)
+    await call.afinish(completed=True)
 
 
-class StreamProxy(_StreamProxyBase):
+def _prime_async(achunks: AsyncGenerator[Any, None]) -> None:
+    """Run an async generator to its first ``yield`` from sync code. That step awaits nothing, so the awaitable
+    ``asend`` returns completes on its first send, raising StopIteration (PEP 525); the event loop's asyncgen hooks
+    now know the generator and close it when it is collected or the loop shuts down."""
+    step = achunks.asend(None)
+    try:
+        step.send(None)
+    except StopIteration:
+        return
+    raise RuntimeError("a stream's first step awaited")  # pragma: no cover - _achunks' first step never awaits
+
+
+class StreamProxy(ObjectProxy):
+    def __init__(self, stream: Any, chunks: Generator[Any, None, None]) -> None:
+        super().__init__(stream)
+        self._self_chunks = chunks
+
     def __iter__(self) -> Iterator[Any]:
-        chunks = self._self_chunks
-        if chunks is None:
-            source = iter(self.__wrapped__)
-            chunks = _chunks(source, self._self_call, self._self_read_chunk, self._self_usage_only)
-            self._self_chunks = chunks
-        return chunks  # type: ignore[no-any-return]
+        return self._self_chunks
 
     def __next__(self) -> Any:
-        return next(self.__iter__())
+        return next(self._self_chunks)
 
     def __enter__(self) -> StreamProxy:
         return self
@@ -118,23 +128,20 @@ class StreamProxy(_StreamProxyBase):
         self.close()
 
     def close(self) -> None:
-        call = self._self_call
-        if not call.finished:
-            call.finish(completed=False)
+        self._self_chunks.close()
         self.__wrapped__.close()
 
 
-class AsyncStreamProxy(_StreamProxyBase):
+class AsyncStreamProxy(ObjectProxy):
+    def __init__(self, stream: Any, chunks: AsyncGenerator[Any, None]) -> None:
+        super().__init__(stream)
+        self._self_chunks = chunks
+
     def __aiter__(self) -> AsyncIterator[Any]:
-        chunks = self._self_chunks
-        if chunks is None:
-            source = aiter(self.__wrapped__)
-            chunks = _achunks(source, self._self_call, self._self_read_chunk, self._self_usage_only)
-            self._self_chunks = chunks
-        return chunks  # type: ignore[no-any-return]
+        return self._self_chunks
 
     async def __anext__(self) -> Any:
-        return await anext(self.__aiter__())
+        return await self._self_chunks.__anext__()
 
     async def __aenter__(self) -> AsyncStreamProxy:
         return self
@@ -145,31 +152,27 @@ class AsyncStreamProxy(_StreamProxyBase):
         await self.close()
 
     async def close(self) -> None:
-        call = self._self_call
-        if not call.finished:
-            call.finish(completed=False)
+        await self._self_chunks.aclose()
         await self.__wrapped__.close()
 
 
 def make_helper_close(attribute: str, is_async: bool) -> Callable[..., Any]:
-    """A wrapper for an SDK stream helper's ``close()`` that closes the response behind costspan's proxy: the
-    helper's stream (held in ``attribute``) ends with it, so its call ends now, not when it is collected."""
-
-    def end(helper: Any) -> None:
-        stream = getattr(helper, attribute, None)
-        if isinstance(stream, _StreamProxyBase) and not stream._self_call.finished:
-            stream._self_call.finish(completed=False)
-
+    """A wrapper for an SDK stream helper's ``close()``, which closes the HTTP response behind costspan's proxy
+    (held in ``attribute``) rather than the proxy: the proxy's iteration is closed first, so its call ends now."""
     if is_async:
 
         async def close_async(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-            end(instance)
+            stream = getattr(instance, attribute, None)
+            if isinstance(stream, AsyncStreamProxy):
+                await stream._self_chunks.aclose()
             return await wrapped(*args, **kwargs)
 
         return close_async
 
     def close(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        end(instance)
+        stream = getattr(instance, attribute, None)
+        if isinstance(stream, StreamProxy):
+            stream._self_chunks.close()
         return wrapped(*args, **kwargs)
 
     return close

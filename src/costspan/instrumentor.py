@@ -12,6 +12,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.semconv.schemas import Schemas
 from wrapt import wrap_function_wrapper
 
+from ._pipeline import Pipeline
 from ._streams import make_helper_close
 from ._tokens import load_tokenizer_in_background
 from ._version import __version__
@@ -47,35 +48,30 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         )
         meter = metrics.get_meter(__name__, __version__, kwargs.get("meter_provider"), schema_url=Schemas.V1_37_0.value)
         pricing = Pricing(options.prices, options.model_aliases)
-        telemetry = Telemetry(
-            tracer,
-            meter,
-            pricing,
-            metric_attributes=options.metric_attributes,
-            request_stream_usage=options.stream_usage,
-        )
+        telemetry = Telemetry(tracer, meter, metric_attributes=options.metric_attributes)
+        pipeline = Pipeline(options, pricing, telemetry)
         self._patched = []
         for provider in _PROVIDERS:
             if provider.is_installed():
-                self._patch_provider(provider, telemetry)
+                self._patch_provider(provider, pipeline)
         load_tokenizer_in_background()
 
-    def _patch_provider(self, provider: Any, telemetry: Telemetry) -> None:
+    def _patch_provider(self, provider: Any, pipeline: Pipeline) -> None:
         for endpoint in provider.endpoints():
-            self._patch(endpoint.module, endpoint.name, make_wrapper(endpoint, telemetry), telemetry)
+            self._patch(endpoint.module, endpoint.name, make_wrapper(endpoint, pipeline), pipeline)
         for module, name, attribute, is_async in provider.helper_closes():
-            self._patch(module, name, make_helper_close(attribute, is_async), telemetry)
+            self._patch(module, name, make_helper_close(attribute, is_async), pipeline)
         # Optional: patches that are not one traced call each (lazy stream helpers, the SDK's own spans).
         wrappers = getattr(provider, "wrappers", None)
-        for module, name, wrapper in wrappers(telemetry) if wrappers is not None else ():
-            self._patch(module, name, wrapper, telemetry)
+        for module, name, wrapper in wrappers(pipeline) if wrappers is not None else ():
+            self._patch(module, name, wrapper, pipeline)
 
-    def _patch(self, module: str, name: str, wrapper: Any, telemetry: Telemetry) -> None:
+    def _patch(self, module: str, name: str, wrapper: Any, pipeline: Pipeline) -> None:
         # An SDK version without this method loses its instrumentation, never the application.
         try:
             wrap_function_wrapper(module, name, wrapper)
         except (ImportError, AttributeError) as failure:
-            telemetry.log_failure(f"patching {module}.{name}", failure)
+            pipeline.log_failure(f"patching {module}.{name}", failure)
             return
         self._patched.append((module, name))
 

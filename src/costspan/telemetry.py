@@ -1,9 +1,8 @@
-"""Spans and metrics: instruments are created once; each finished call becomes one attribute write and the
-metric records SPEC.md names, nothing zero and nothing twice."""
+"""Spans and metrics, a consumer of the call's settlement: instruments are created once; each finished call
+becomes one attribute write and the metric records SPEC.md names, nothing zero and nothing twice."""
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -17,16 +16,14 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from . import attributes as attrs
 from ._call import Call, marked_in_call
-from ._tokens import estimate_prompt_tokens, estimate_text_tokens
 from .context import current_attribution
-from .pricing import Cost, Pricing
 
 if TYPE_CHECKING:
+    from .pricing import Cost
+    from .settle import Settlement
     from .usage import Usage
 
 __all__ = ["Telemetry"]
-
-_log = logging.getLogger("costspan")
 
 # Semantic-convention bucket boundaries (gen_ai metrics spec).
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
@@ -43,22 +40,11 @@ _REASONING = {gen_ai.GEN_AI_TOKEN_TYPE: "reasoning"}
 
 
 class Telemetry:
-    """Everything a call needs to report itself: tracer, instruments, pricing and the options that shape them."""
+    """Everything a call needs to report itself: the tracer, the instruments and the metric attributes."""
 
-    def __init__(
-        self,
-        tracer: Tracer,
-        meter: Meter,
-        pricing: Pricing,
-        *,
-        metric_attributes: Sequence[str] = (),
-        request_stream_usage: bool = True,
-    ) -> None:
+    def __init__(self, tracer: Tracer, meter: Meter, *, metric_attributes: Sequence[str] = ()) -> None:
         self.tracer = tracer
-        self.pricing = pricing
         self.metric_attributes = tuple(metric_attributes)
-        # Whether to ask for the usage chunk of chat streams the user did not ask for (and hide it again).
-        self.request_stream_usage = request_stream_usage
         self.token_usage = meter.create_histogram(
             gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE,
             unit="{token}",
@@ -83,7 +69,6 @@ class Telemetry:
             unit="{token}",
             description="Cache read, cache write and reasoning tokens (the kinds gen_ai.client.token.usage lacks).",
         )
-        self._failed_once: set[str] = set()
         self._metric_cache: dict[tuple[Any, ...], _MetricAttributeSets] = {}
 
     def start(self, call: Call) -> None:
@@ -96,50 +81,28 @@ class Telemetry:
         call.context = marked_in_call(trace.set_span_in_context(span))
         call.start_ns = time.perf_counter_ns()
 
-    def finish(self, call: Call, error: BaseException | None, completed: bool | None) -> None:
-        end_ns = time.perf_counter_ns()
+    def report(
+        self,
+        call: Call,
+        settlement: Settlement,
+        error: BaseException | None,
+        completed: bool | None,
+        end_ns: int,
+    ) -> None:
+        """Put the call's settlement on its span and metrics, then end the span."""
         span = call.span
         if span is None:
             return
         try:
-            self._report(call, end_ns, error, completed)
-        except Exception as failure:
-            self.log_failure("report", failure)
+            usage, cost = settlement.usage, settlement.cost
+            span_attributes = _span_attributes(call, usage, cost, error, completed)
+            if span_attributes:
+                span.set_attributes(span_attributes)
+            if error is not None:
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            self._record_metrics(call, usage, cost, error, (end_ns - call.start_ns) / 1e9)
         finally:
             span.end()
-
-    def log_failure(self, step: str, failure: BaseException) -> None:
-        """Log costspan's own failure once per step; the user's call goes on regardless."""
-        if step not in self._failed_once:
-            self._failed_once.add(step)
-            _log.warning("costspan: %s failed; the call proceeds without it", step, exc_info=failure)
-        else:
-            _log.debug("costspan: %s failed again: %r", step, failure)
-
-    def _report(self, call: Call, end_ns: int, error: BaseException | None, completed: bool | None) -> None:
-        span = call.span
-        assert span is not None
-        if call.end_stream is not None:
-            call.end_stream(call)
-        # A request that failed before any output was billed nothing; one cut mid-stream was billed so far.
-        billed = call.billed and (error is None or call.usage_seen or call.first_chunk_ns)
-        usage = _settle_usage(call) if billed else None
-        cost = None
-        if usage is not None:
-            cost = self.pricing.cost(call.provider, self._priced_model(call), usage, call.service_tier)
-        span_attributes = _span_attributes(call, usage, cost, error, completed)
-        if span_attributes:
-            span.set_attributes(span_attributes)
-        if error is not None:
-            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-        self._record_metrics(call, usage, cost, error, (end_ns - call.start_ns) / 1e9)
-
-    def _priced_model(self, call: Call) -> str:
-        # The response names the model that ran (a dated snapshot, Azure's base model), unless the application
-        # priced the requested name itself (a deployment alias, a negotiated price).
-        if call.response_model and not self.pricing.is_configured(call.model):
-            return call.response_model
-        return call.model
 
     def _record_metrics(
         self, call: Call, usage: Usage | None, cost: Cost | None, error: BaseException | None, duration: float
@@ -212,16 +175,6 @@ class _MetricAttributeSets:
         self.cache_read = {**base, **_CACHE_READ}
         self.cache_write = {**base, **_CACHE_WRITE}
         self.reasoning = {**base, **_REASONING}
-
-
-def _settle_usage(call: Call) -> Usage:
-    """The provider's counts, completed by estimates where it gave none (an interrupted stream)."""
-    if not call.usage_seen:
-        if not call.input_seen:
-            call.input_tokens = estimate_prompt_tokens(call.prompt)
-        if call.output_parts:
-            call.output_tokens = max(call.output_tokens, estimate_text_tokens("".join(call.output_parts)))
-    return call.usage()
 
 
 def _span_attributes(

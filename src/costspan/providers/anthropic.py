@@ -36,8 +36,9 @@ from opentelemetry import trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 
 from .._call import Call, in_call
-from .._wrap import Endpoint, Wrapper, make_wrapper
-from ..telemetry import Telemetry
+from .._endpoint import Endpoint
+from .._pipeline import Pipeline
+from .._wrap import Wrapper, make_wrapper
 from ._common import int_or_zero, is_raw, request_attributes
 
 __all__ = ["endpoints", "helper_closes", "is_installed", "wrappers"]
@@ -227,14 +228,14 @@ def helper_closes() -> list[tuple[str, str, str, bool]]:
     return []
 
 
-def wrappers(telemetry: Telemetry) -> list[tuple[str, str, Wrapper]]:
+def wrappers(pipeline: Pipeline) -> list[tuple[str, str, Wrapper]]:
     """The stream helpers, whose request is sent when their manager is entered, and the SDK's span factory."""
     out: list[tuple[str, str, Wrapper]] = [("anthropic._base_client", "start_api_call_span", _without_sdk_span)]
     for module, _ in _RESOURCES:
         for is_async, prefix in _SYNC_ASYNC:
             name = f"{prefix}Messages.stream"
             request = Endpoint(module, name, "chat", _start_stream_helper, _read_message, _read_event, is_async)
-            out.append((module, name, _stream_helper(make_wrapper(request, telemetry), is_async, telemetry)))
+            out.append((module, name, _stream_helper(make_wrapper(request, pipeline), is_async, pipeline)))
     return out
 
 
@@ -247,13 +248,13 @@ def _without_sdk_span(wrapped: Callable[..., Any], instance: Any, args: Any, kwa
     return wrapped(*args, **kwargs)
 
 
-def _stream_helper(traced: Wrapper, is_async: bool, telemetry: Telemetry) -> Wrapper:
+def _stream_helper(traced: Wrapper, is_async: bool, pipeline: Pipeline) -> Wrapper:
     def stream(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         manager = wrapped(*args, **kwargs)
         try:
             _trace_request(manager, traced, instance, kwargs, is_async)
         except Exception as failure:
-            telemetry.log_failure("tracing a stream helper", failure)
+            pipeline.log_failure("tracing a stream helper", failure)
         return manager
 
     return stream

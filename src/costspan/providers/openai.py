@@ -14,7 +14,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ge
 from opentelemetry.semconv._incubating.attributes import openai_attributes
 
 from .._call import Call
-from .._wrap import Endpoint
+from .._endpoint import Endpoint
 from ._common import int_or_zero, is_raw, request_attributes
 
 __all__ = ["endpoints", "helper_closes", "is_installed"]
@@ -60,7 +60,7 @@ def _start(call: Call, instance: Any, kwargs: dict[str, Any], prompt_key: str, s
     if call.operation != "embeddings":
         attributes[gen_ai.GEN_AI_REQUEST_STREAM] = call.stream
     call.attributes = attributes
-    if stream_options and call.stream and not call.raw and call.telemetry.request_stream_usage:
+    if stream_options and call.stream and not call.raw and call.options.stream_usage:
         return _with_include_usage(call, kwargs)
     return kwargs
 
