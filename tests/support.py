@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pydantic
+
 API_KEY = "sk-costspan-test-DISTINCTIVE-7f3a9c"
 
 
@@ -61,6 +63,22 @@ class Driver:
             self.run(manager.__aexit__(None, None, None))
         else:
             manager.__exit__(None, None, None)
+
+
+# Ids and timestamps differ between two runs of the same scripted exchange.
+VOLATILE = frozenset({"id", "created", "created_at", "completed_at", "sequence_number", "item_id"})
+
+
+def scrub(value: Any) -> Any:
+    """What a user got (a chunk, an event, a message, a list of them), as plain data without the ids and
+    timestamps that differ between two runs."""
+    if isinstance(value, pydantic.BaseModel):
+        value = value.model_dump(warnings=False)  # the SDKs' parsed unions warn when dumped
+    if isinstance(value, dict):
+        return {key: scrub(item) for key, item in value.items() if key not in VOLATILE}
+    if isinstance(value, (list, tuple)):
+        return [scrub(item) for item in value]
+    return value
 
 
 async def _await(value: Awaitable[Any]) -> Any:

@@ -14,23 +14,11 @@ from anthropic.lib.streaming import AsyncMessageStream, MessageStream
 
 import costspan
 from costspan.testing import ProviderServer, Reply
-from support import Driver
+from support import Driver, scrub
 
 MODEL = "claude-haiku-4-5"
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 USAGE = {"input_tokens": 9, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0, "output_tokens": 5}
-VOLATILE = {"id"}
-
-
-def _scrub(value: Any) -> Any:
-    """The value as plain data, without the ids that differ between two runs."""
-    if isinstance(value, pydantic.BaseModel):
-        value = value.model_dump()
-    if isinstance(value, dict):
-        return {key: _scrub(item) for key, item in value.items() if key not in VOLATILE}
-    if isinstance(value, list | tuple):
-        return [_scrub(item) for item in value]
-    return value
 
 
 @pytest.fixture
@@ -56,7 +44,7 @@ def test_stream_events_unchanged(ant: Driver, server: ProviderServer, bare_then_
 
     bare, instrumented = bare_then_instrumented(run)
     assert [type(event) for event in bare] == [type(event) for event in instrumented]
-    assert _scrub(bare) == _scrub(instrumented)
+    assert scrub(bare) == scrub(instrumented)
     assert otel.span().attributes["gen_ai.usage.output_tokens"] == 5
 
 
@@ -78,7 +66,7 @@ def test_stream_helper_unchanged(
 
     bare, instrumented = bare_then_instrumented(run)
     assert [type(item) for item in bare] == [type(item) for item in instrumented]
-    assert _scrub(bare) == _scrub(instrumented)
+    assert scrub(bare) == scrub(instrumented)
     span = otel.span()
     assert span.attributes["gen_ai.usage.output_tokens"] == 5
     assert span.attributes["costspan.stream.completed"] is True
@@ -104,7 +92,7 @@ def test_helper_readers_unchanged(
 
     bare, instrumented = bare_then_instrumented(run)
     assert type(bare) is type(instrumented)
-    assert _scrub(bare) == _scrub(instrumented)
+    assert scrub(bare) == scrub(instrumented)
     span = otel.span()
     assert span.attributes["costspan.stream.completed"] is True
     assert span.attributes["gen_ai.usage.input_tokens"] == 9

@@ -8,30 +8,17 @@ from typing import Any
 
 import httpx2
 import openai
-import pydantic
 import pytest
 
 import costspan
 from costspan.testing import ProviderServer, Reply
-from support import Driver
+from support import Driver, scrub
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
-VOLATILE = {"id", "created", "created_at", "sequence_number", "item_id"}
-
-
-def _scrub(value: Any) -> Any:
-    """The value as plain data, without the ids and timestamps that differ between two runs."""
-    if isinstance(value, pydantic.BaseModel):
-        value = value.model_dump()
-    if isinstance(value, dict):
-        return {key: _scrub(item) for key, item in value.items() if key not in VOLATILE}
-    if isinstance(value, list):
-        return [_scrub(item) for item in value]
-    return value
 
 
 def _dump(items: list[Any]) -> list[Any]:
-    return [_scrub(item) for item in items]
+    return [scrub(item) for item in items]
 
 
 def _twice(oai: Driver, instrument: Callable[..., None], run: Callable[[], list[Any]]) -> tuple[list[Any], list[Any]]:
