@@ -133,3 +133,17 @@ def test_request_attributes(oai: Driver, server: ProviderServer, otel) -> None:
     assert attributes["openai.request.service_tier"] == "flex"
     assert attributes["server.address"] == "127.0.0.1"
     assert isinstance(attributes["server.port"], int)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_chat_with_several_choices_reports_every_finish_reason(
+    oai: Driver, server: ProviderServer, otel, stream: bool
+) -> None:
+    server.push(Reply(text="four", usage=CHAT_USAGE, finish_reasons=("stop", "length", "content_filter")))
+    result = oai.call(oai.client.chat.completions.create, model="gpt-4.1", messages=MESSAGES, n=3, stream=stream)
+    if stream:
+        oai.collect(result)
+    span = otel.span()
+    assert span.attributes["gen_ai.request.choice.count"] == 3
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("stop", "length", "content_filter")
+    assert span.attributes["gen_ai.usage.output_tokens"] == 6

@@ -74,6 +74,25 @@ async def test_chat_stream_without_usage(sdk: Sdk, server: ProviderServer) -> No
     assert len({c.id for c in chunks}) == 1
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_chat_with_several_choices(sdk: Sdk, server: ProviderServer, stream: bool) -> None:
+    """With n > 1, every choice carries the text and its own finish reason; streamed, each chunk carries one
+    choice and the choices interleave."""
+    server.push(Reply(text="one two", finish_reasons=("stop", "length", "content_filter")))
+    result = await sdk.call(sdk.openai().chat.completions.create(model="gpt-4o", messages=MESSAGES, n=3, stream=stream))
+    if not stream:
+        assert [choice.message.content for choice in result.choices] == ["one two"] * 3
+        assert [choice.finish_reason for choice in result.choices] == ["stop", "length", "content_filter"]
+        return
+    chunks = await sdk.drain(result)
+    assert all(len(chunk.choices) == 1 for chunk in chunks)
+    assert [chunk.choices[0].index for chunk in chunks[3:9]] == [0, 1, 2, 0, 1, 2]
+    texts = ["".join(c.choices[0].delta.content or "" for c in chunks if c.choices[0].index == i) for i in range(3)]
+    assert texts == ["one two"] * 3
+    reasons = {c.choices[0].index: c.choices[0].finish_reason for c in chunks if c.choices[0].finish_reason}
+    assert reasons == {0: "stop", 1: "length", 2: "content_filter"}
+
+
 async def test_chat_stream_usage_chunk_only_when_asked(sdk: Sdk, server: ProviderServer) -> None:
     server.push(Reply(chunks=4, usage=CHAT_USAGE))
     stream = sdk.openai().chat.completions.create(

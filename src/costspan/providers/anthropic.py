@@ -102,8 +102,9 @@ def _begin_message(call: Call, instance: Any, kwargs: dict[str, Any], stream: bo
     call.stream = sent.get("stream") is True if stream is None else stream
     attributes = call.attributes
     max_tokens = sent.get("max_tokens")
-    if isinstance(max_tokens, int):
+    if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
         attributes[gen_ai.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+        call.max_output_tokens = max_tokens
     tier = sent.get("service_tier")
     if isinstance(tier, str):
         attributes[REQUEST_SERVICE_TIER] = tier

@@ -49,11 +49,13 @@ def _start(call: Call, instance: Any, kwargs: dict[str, Any], prompt_key: str, s
     call.prompt = kwargs.get(prompt_key)
     attributes = request_attributes(call.operation, call.provider, call.model, client, kwargs)
     max_tokens = kwargs.get("max_completion_tokens", kwargs.get("max_output_tokens", kwargs.get("max_tokens")))
-    if isinstance(max_tokens, int):
+    if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
         attributes[gen_ai.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+        call.max_output_tokens = max_tokens
     n = kwargs.get("n")
-    if isinstance(n, int) and n != 1:
+    if isinstance(n, int) and not isinstance(n, bool) and n != 1:
         attributes[gen_ai.GEN_AI_REQUEST_CHOICE_COUNT] = n
+        call.choice_count = max(n, 1)
     tier = kwargs.get("service_tier")
     if isinstance(tier, str) and tier != "auto":
         attributes[openai_attributes.OPENAI_REQUEST_SERVICE_TIER] = tier
@@ -76,7 +78,12 @@ def _with_include_usage(call: Call, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _start_chat(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    return _start(call, instance, kwargs, "messages", stream_options=True)
+    sent = _start(call, instance, kwargs, "messages", stream_options=True)
+    if call.stream and call.choice_count > 1:
+        # Each chunk carries one choice: every choice's finish reason is in its own last chunk.
+        call.read_chunk = _read_chat_choices_chunk
+        call.state = {}
+    return sent
 
 
 def _start_completion(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -141,14 +148,25 @@ def _read_chat_chunk(call: Call, chunk: Any) -> bool:
     return call.hide_usage_chunk
 
 
+def _read_chat_choices_chunk(call: Call, chunk: Any) -> bool:
+    """For n > 1 choices: also each choice's finish reason, by index."""
+    for choice in chunk.choices:
+        if choice.finish_reason:
+            call.state[choice.index] = choice.finish_reason
+    return _read_chat_chunk(call, chunk)
+
+
 def _end_chat_stream(call: Call) -> None:
-    """Identity and finish reasons from the last content chunk (with n > 1 choices, those it carries); for an
-    interrupted stream, the output estimated at a token per chunk, which is how OpenAI streams text."""
+    """Identity and finish reasons from the last content chunk (with n > 1 choices, each choice's by index); for
+    an interrupted stream, the output estimated at a token per chunk, which is how OpenAI streams text."""
     last = call.last_chunk
     if last is None:
         return
     _read_identity(call, last)
-    reasons = [choice.finish_reason for choice in last.choices if choice.finish_reason]
+    if call.state:
+        reasons = [call.state[index] for index in sorted(call.state)]
+    else:
+        reasons = [choice.finish_reason for choice in last.choices if choice.finish_reason]
     if reasons:
         call.finish_reasons = reasons
     if not call.usage_seen:

@@ -128,33 +128,47 @@ def _chat_usage(reply: Reply) -> dict[str, Any]:
 def _chat(request: RecordedRequest, reply: Reply, match: re.Match[str]) -> Response:
     tier = {"service_tier": reply.service_tier or "default", "system_fingerprint": "fp_costspan"}
     envelope = _envelope("chatcmpl-", "chat.completion", _model(request, reply, match), **tier)
+    count = _choice_count(request)
     if _body(request).get("stream"):
-        return _chat_stream(envelope | {"object": "chat.completion.chunk"}, reply, _wants_usage(request))
+        return _chat_stream(envelope | {"object": "chat.completion.chunk"}, reply, _wants_usage(request), count)
     message: dict[str, Any] = {
         "role": "assistant",
         "content": "".join(text_pieces(reply)),
         "refusal": None,
         "annotations": [],
     }
-    choice = {
-        "index": 0,
-        "message": message,
-        "logprobs": None,
-        "finish_reason": reply.finish_reason or "stop",
-    }
-    return JsonResponse(200, envelope | {"choices": [choice], "usage": _chat_usage(reply)}, _headers(reply))
+    choices = [
+        {"index": index, "message": message, "logprobs": None, "finish_reason": _finish_reason(reply, index)}
+        for index in range(count)
+    ]
+    return JsonResponse(200, envelope | {"choices": choices, "usage": _chat_usage(reply)}, _headers(reply))
 
 
-def _chat_stream(envelope: dict[str, Any], reply: Reply, wants_usage: bool) -> StreamResponse:
+def _choice_count(request: RecordedRequest) -> int:
+    n = _body(request).get("n")
+    return n if isinstance(n, int) and n > 1 else 1
+
+
+def _finish_reason(reply: Reply, index: int) -> str:
+    if reply.finish_reasons:
+        return reply.finish_reasons[index % len(reply.finish_reasons)]
+    return reply.finish_reason or "stop"
+
+
+def _chat_stream(envelope: dict[str, Any], reply: Reply, wants_usage: bool, count: int) -> StreamResponse:
+    """Each chunk carries one choice; with n > 1 the choices' chunks interleave, as the real API sends them."""
+
     # The real API puts `"usage": null` on every chunk only when the final usage chunk was asked for.
-    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+    def chunk(index: int, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         return envelope | {"choices": [choice]} | ({"usage": None} if wants_usage else {})
 
     sent, failed = until_error(reply, text_pieces(reply))
-    frames = [Frame(sse(chunk({"role": "assistant", "content": "", "refusal": None})))]
-    frames += [Frame(sse(chunk({"content": piece})), is_delta=True) for piece in sent]
-    last = chunk({}, reply.finish_reason or "stop")
+    choices = range(count)
+    frames = [Frame(sse(chunk(i, {"role": "assistant", "content": "", "refusal": None}))) for i in choices]
+    frames += [Frame(sse(chunk(i, {"content": piece})), is_delta=True) for piece in sent for i in choices]
+    *ends, last = [chunk(i, {}, _finish_reason(reply, i)) for i in choices]
+    frames += [Frame(sse(end)) for end in ends if not failed]
     frames += _ending(reply, failed, last, _usage_chunk(envelope, _chat_usage(reply), wants_usage))
     return StreamResponse("text/event-stream; charset=utf-8", frames, _headers(reply))
 

@@ -25,6 +25,8 @@ class Reply:
     - `service_tier` None means the provider's usual value ("default" for OpenAI, "standard" in Anthropic's
       default usage); given, it also goes into a scripted Anthropic usage that lacks one.
     - `finish_reason` is OpenAI's finish_reason or Anthropic's stop_reason ("stop" / "end_turn").
+      `finish_reasons` gives one per choice instead, for an OpenAI chat request with `n` > 1 (choice i takes
+      the i-th, cycling); each choice carries the same text.
     - `status` other than 200 answers with the provider's error body, or `error_body` verbatim, which also
       replaces the in-stream error that `error_after` sends.
     - `headers` are added to (or replace, by name) the default ones, which always include a request id.
@@ -40,6 +42,7 @@ class Reply:
     usage: dict[str, Any] | None = None
     service_tier: str | None = None
     finish_reason: str | None = None
+    finish_reasons: tuple[str, ...] = ()
     status: int = 200
     error_body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
