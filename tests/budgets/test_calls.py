@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+import uuid
 from typing import Any
 
 import pytest
@@ -143,6 +144,7 @@ async def test_scope_values_seen_in_the_window(stores: Stores, way: Way) -> None
     budget = stores.budget(5.0, scope="user.id")
     for user in ("u-1", "u-2", "u-1", "u-3"):
         await way.settle(budget, await way.reserve(budget, user, 0.1), 0.1)
+    assert await way.spent(budget, "u-4") == 0.0  # reading does not make a scope value seen
     assert budget.scope_values() == ["u-2", "u-1", "u-3"]
 
 
@@ -162,7 +164,8 @@ async def test_a_reservation_belongs_to_its_budget(stores: Stores, way: Way) -> 
 
 async def test_two_budgets_of_one_name_share_their_state(redis_server: Any, way: Way) -> None:
     """Two processes (here two objects) configured alike on one Redis see the same numbers."""
-    first, second = (Budget(3.0, scope="user.id", store=redis_server.url, name=f"shared-{id(way)}") for _ in "ab")
+    name = f"shared-{uuid.uuid4()}"
+    first, second = (Budget(3.0, scope="user.id", store=redis_server.url, name=name) for _ in "ab")
     await way.settle(first, await way.reserve(first, "u-1", 1.0), 1.0)
     held = await way.reserve(second, "u-1", 1.5)
     assert (await way.spent(second, "u-1"), await way.reserved(first, "u-1")) == (1.0, 1.5)
@@ -177,7 +180,7 @@ async def test_two_budgets_of_one_name_share_their_state(redis_server: Any, way:
 @given(costs=st.lists(st.floats(0, 50, allow_nan=False), max_size=30))
 def test_spent_is_the_exact_sum_of_the_rounded_costs(kind: str, costs: list[float], redis_server: Any) -> None:
     """Costs round to the nearest nanodollar, ties to even; the sum of those is kept exactly."""
-    budget = Budget(1e6, store=None if kind == "memory" else redis_server.url, name=f"sum-{kind}-{id(costs)}")
+    budget = Budget(1e6, store=None if kind == "memory" else redis_server.url, name=f"sum-{uuid.uuid4()}")
     for cost in costs:
         budget.settle(budget.reserve(None, cost), cost)
     assert budget.spent() == sum(round(cost * 1_000_000_000) for cost in costs) / 1_000_000_000

@@ -7,6 +7,7 @@ import math
 import re
 import subprocess
 import sys
+import uuid
 from typing import Any
 
 import pytest
@@ -142,7 +143,7 @@ async def test_a_client_of_either_kind_serves_sync_and_async_calls(kind: str, re
     """Given a client, the budget uses it and derives the other kind from its connection settings."""
     module: Any = redis if kind == "sync" else redis.asyncio
     client = module.Redis(host="127.0.0.1", port=redis_server.port, socket_timeout=2)
-    budget = Budget(1.0, store=client, name=f"client-{kind}-{id(client)}")
+    budget = Budget(1.0, store=client, name=f"client-{uuid.uuid4()}")
     budget.settle(budget.reserve(None, 0.25), 0.25)
     await budget.asettle(await budget.areserve(None, 0.5), 0.5)
     assert (budget.spent(), await budget.aspent()) == (0.75, 0.75)
@@ -154,7 +155,7 @@ async def test_a_client_of_either_kind_serves_sync_and_async_calls(kind: str, re
 
 
 async def test_unix_socket_url(redis_server: RedisServer) -> None:
-    budget = Budget(1.0, store=redis_server.unix_url, name=f"unix-{id(redis_server)}")
+    budget = Budget(1.0, store=redis_server.unix_url, name=f"unix-{uuid.uuid4()}")
     budget.settle(budget.reserve(None, 0.125), 0.125)
     await budget.asettle(await budget.areserve(None, 0.125), 0.125)
     assert budget.spent() == 0.25

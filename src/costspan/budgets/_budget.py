@@ -81,44 +81,60 @@ class Reservation:
 
 
 class Budget:
-    """A spend limit, in USD, per calendar window and optionally per scope value, enforced before money is spent.
+    """A spend limit in USD per calendar window, optionally per scope value, enforced before money is spent.
 
-    ``Budget(10.0, window="day", scope="user.id")`` lets each user spend $10 a day; attach budgets with
-    ``costspan.instrument(budgets=[...])``. Before a call is sent, its worst-case cost is reserved; a call that
-    does not fit (settled spend + live reservations + this call > limit) raises :class:`BudgetExceededError` and
-    is not sent. When the call ends, its reservation is replaced by its actual cost, exactly once.
+    ::
 
-    limit_usd: the limit, > 0 and at most $9,007,199 (amounts are counted exactly in integer nanodollars up to
-        2**53 of them, in memory and in Redis alike).
-    window: "hour", "day", "week" (ISO, from Monday), "month", or None for a lifetime total. Windows are calendar
-        periods in ``timezone`` (an IANA name, default "UTC"), following its daylight-saving changes: the day the
-        clocks go forward is 23 hours long. A call is counted in the window in which it was reserved.
-    scope: None for one total, or an attribution attribute (``"user.id"``, ``"team"``) for one total per value.
-    thresholds: fractions of the limit in (0, 1]; each fires once per window and scope value, across every
-        process sharing the store, calling ``on_threshold(ThresholdEvent)`` in the process whose settlement
-        crossed it. Thresholds count settled spend.
-    action: "block" refuses calls that do not fit; "alert" never refuses, but counts and fires thresholds.
-    name: identifies the budget's state: budgets with the same name on the same Redis share it. The default is
-        built from window, timezone, scope and limit (e.g. ``"day:user.id:10usd"``), so identically configured
-        processes share state.
-    store: None for this process's memory (thread- and asyncio-safe, bounded: see ``costspan.budgets._memory``),
-        a Redis URL (``redis://``, ``rediss://``, ``unix://``; needs ``costspan[redis]``), or a ``redis.Redis`` or
-        ``redis.asyncio.Redis`` client. Sync calls use a sync client; async calls a ``redis.asyncio`` client (one
-        per event loop), so a budget never blocks the event loop. Clients built from a URL time out after 0.25 s
-        and do not retry (override with URL parameters such as ``?socket_timeout=1``).
-    on_store_error: when the store fails or times out, "allow" lets the call go on unchecked (one warning on the
-        ``costspan`` logger per outage, ``store_errors`` counts them) and "block" refuses it with
-        :class:`BudgetStoreError`. After a failure the store is left alone for a second, so an outage costs one
-        timeout per second, not one per call; it is used again as soon as it answers.
-    on_unpriced: what the instrumentation does with a call whose model has no price: "allow" (reserve nothing,
-        warn once) or "block".
-    reservation_ttl: seconds a reservation lives (default 900: longer than the SDKs' 600 s default request
-        timeout); a stream refreshes it as it extends. A process that dies holding one stops holding it then.
-        Settling an expired reservation still adds the call's cost.
-    clock: returns the time (epoch seconds) that places calls in windows; for tests.
+        from costspan import Budget, instrument
 
-    Amounts become integer nanodollars by rounding to the nearest (ties to even) at reserve, extend and settle;
-    ``spent()`` is the exact sum of the settled amounts so rounded.
+        instrument(budgets=[
+            Budget(500.0, window="month"),                          # the whole application
+            Budget(10.0, window="day", scope="user.id",             # each user, shared by every worker
+                   store="redis://redis:6379/0", on_threshold=page_someone),
+        ])
+
+    Before a call is sent, its worst-case cost is reserved in every budget it falls under; if it does not fit
+    (settled spend + reservations of calls in flight + this call > limit) it raises :class:`BudgetExceededError`
+    and is not sent. When the call ends, its reservation is replaced by its actual cost, exactly once.
+
+    Args:
+        limit_usd: the limit per window, > 0 and at most $9,007,199 (amounts are counted exactly in integer
+            nanodollars, up to 2**53 of them, in memory and in Redis alike).
+        window: "hour", "day", "week" (ISO, from Monday), "month", or None for a lifetime total. Windows are
+            calendar periods in ``timezone`` (an IANA name, default "UTC") and follow its daylight-saving
+            changes: the day the clocks go forward is 23 hours long. A call counts in the window in which it was
+            reserved, even if it ends in the next one.
+        scope: None for one total, or an attribution attribute (``"user.id"``, ``"team"``) for a total per value.
+        thresholds: fractions of the limit in (0, 1]. Each fires once per window and scope value, across every
+            process sharing the store: ``on_threshold(ThresholdEvent)`` is called in the process whose settlement
+            crossed it. Thresholds count settled spend.
+        action: "block" refuses calls that do not fit; "alert" never refuses, but counts and fires thresholds.
+        name: the budget's identity: budgets of the same name on the same Redis share their numbers. The default
+            is built from window, timezone, scope and limit (``"day:user.id:10usd"``), so identically configured
+            processes share state; set one when two differently configured budgets must share, or not.
+        store: None keeps the numbers in this process's memory (thread- and asyncio-safe; bounded to 10,000 scope
+            values per window, past which the least recently used is forgotten with a warning). A Redis URL
+            (``redis://``, ``rediss://``, ``unix://``; ``pip install 'costspan[redis]'``) shares them between
+            processes; each step is one atomic script. Sync calls use a sync client and async calls a
+            ``redis.asyncio`` client (one per event loop), so a budget never blocks the event loop. Clients made
+            from a URL time out after 0.25 s and never retry; URL parameters override that
+            (``?socket_timeout=1``). A ``redis.Redis`` or ``redis.asyncio.Redis`` client is used as configured,
+            and the other kind is made from its connection settings.
+        on_store_error: when the store fails or times out, "allow" lets calls through unchecked (one warning on
+            the ``costspan`` logger per outage; ``store_errors`` counts them), "block" refuses them with
+            :class:`BudgetStoreError`. A failed store is left alone for a second before it is tried again, so an
+            outage costs at most one timeout a second, and the budget recovers by itself when the store answers.
+        on_unpriced: a call to a model without a price: "allow" (reserve nothing, warn once) or "block".
+        reservation_ttl: seconds a reservation lives (default 900, above the SDKs' 600 s request timeout); a
+            stream renews it whenever it extends. A process that dies holding a reservation holds it no longer
+            than that. Settling an expired reservation still counts the call's cost.
+        clock: the time (epoch seconds) that places calls in windows; for tests.
+
+    Reading: :meth:`spent` (settled USD in the current window), :meth:`reserved` (held by calls in flight),
+    :meth:`remaining` (``max(limit - spent, 0)``), each with an ``a``-prefixed async twin.
+
+    Amounts become integer nanodollars by one rule, at reserve, extend and settle alike: round to the nearest
+    nanodollar, ties to even (``round(usd * 1e9)``). ``spent()`` is the exact sum of the settled amounts so rounded.
     """
 
     def __init__(
@@ -151,8 +167,8 @@ class Budget:
         self._clock = _check_callable("clock", clock)
         self._timezone = timezone
         self._name = _check_name(name) if name is not None else self._default_name()
-        limit_ns = round(self._limit * NANOS_PER_USD)
-        self._limit_ns = limit_ns if self._action == "block" else None
+        limit_ns = self._limit_ns = round(self._limit * NANOS_PER_USD)
+        self._refuse_above = limit_ns if self._action == "block" else None
         rules = Rules(
             name=self._name,
             hold_ms=math.ceil(self._ttl * 1000),
@@ -164,6 +180,7 @@ class Budget:
         self._window = window_at(self._window_kind, self._zone, self._clock())
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seen_window: int | None = self._window.id
+        self._seen_lock = threading.Lock()
         self._health = _Health(self)
 
     # -- read-only configuration --------------------------------------------------------------------------------
@@ -179,7 +196,7 @@ class Budget:
 
     @property
     def window(self) -> str | None:
-        """ "hour", "day", "week", "month", or None for a lifetime total."""
+        """The calendar window: "hour", "day", "week", "month", or None for a lifetime total."""
         return self._window_kind
 
     @property
@@ -249,9 +266,11 @@ class Budget:
         return max(self._limit_nanos_left((await self._astatus(scope_value)).spent), 0) / NANOS_PER_USD
 
     def scope_values(self) -> list[str]:
-        """Scope values this process has used in the current window, most recent last (at most 10,000)."""
+        """Scope values this process has reserved for in the current window, most recent last (at most 10,000):
+        the values to report per-scope figures for."""
         self._current()
-        return list(self._seen)
+        with self._seen_lock:
+            return list(self._seen)
 
     # -- the call path ------------------------------------------------------------------------------------------
     def reserve(self, scope_value: str | None, amount_usd: float) -> Reservation:
@@ -259,7 +278,7 @@ class Budget:
         does not fit (action "block")."""
         slot, rid, nanos = self._prepare(scope_value, amount_usd)
         try:
-            outcome = self._health.call(lambda: self._store.reserve(slot, rid, nanos, self._limit_ns))
+            outcome = self._health.call(lambda: self._store.reserve(slot, rid, nanos, self._refuse_above))
         except StoreError as error:
             return self._unstored(slot, rid, nanos, error)
         return self._reserved(slot, rid, nanos, outcome)
@@ -267,7 +286,7 @@ class Budget:
     async def areserve(self, scope_value: str | None, amount_usd: float) -> Reservation:
         slot, rid, nanos = self._prepare(scope_value, amount_usd)
         try:
-            outcome = await self._health.acall(lambda: self._store.areserve(slot, rid, nanos, self._limit_ns))
+            outcome = await self._health.acall(lambda: self._store.areserve(slot, rid, nanos, self._refuse_above))
         except StoreError as error:
             return self._unstored(slot, rid, nanos, error)
         return self._reserved(slot, rid, nanos, outcome)
@@ -281,7 +300,7 @@ class Budget:
         total = reservation._nanos + add
         try:
             outcome = self._health.call(
-                lambda: self._store.extend(reservation._slot, reservation.id, add, total, self._limit_ns)
+                lambda: self._store.extend(reservation._slot, reservation.id, add, total, self._refuse_above)
             )
         except StoreError as error:
             return self._extend_failed(reservation, add, error)
@@ -294,7 +313,7 @@ class Budget:
         total = reservation._nanos + add
         try:
             outcome = await self._health.acall(
-                lambda: self._store.aextend(reservation._slot, reservation.id, add, total, self._limit_ns)
+                lambda: self._store.aextend(reservation._slot, reservation.id, add, total, self._refuse_above)
             )
         except StoreError as error:
             return self._extend_failed(reservation, add, error)
@@ -334,8 +353,9 @@ class Budget:
         if now not in window:
             window = self._window = window_at(self._window_kind, self._zone, now)
         if window.id != self._seen_window:
-            self._seen = OrderedDict()
-            self._seen_window = window.id
+            with self._seen_lock:
+                self._seen = OrderedDict()
+                self._seen_window = window.id
         return window
 
     def _slot(self, scope_value: str | None) -> Slot:
@@ -344,18 +364,23 @@ class Budget:
             return Slot(None, window.id, window.end)
         if scope_value is None:
             raise ValueError(f"budget {self._name!r} is kept per {self._scope}: pass the call's {self._scope} value")
-        value = str(scope_value)
-        seen = self._seen
-        if value in seen:
-            seen.move_to_end(value)
-        else:
-            seen[value] = None
-            if len(seen) > MAX_SLOTS:
-                seen.popitem(last=False)
-        return Slot(value, window.id, window.end)
+        return Slot(str(scope_value), window.id, window.end)
 
     def _prepare(self, scope_value: str | None, amount_usd: float) -> tuple[Slot, str, int]:
-        return self._slot(scope_value), _new_id(), check_amount(amount_usd)
+        slot, nanos = self._slot(scope_value), check_amount(amount_usd)
+        if slot.scope_value is not None:
+            self._saw(slot.scope_value)
+        return slot, _new_id(), nanos
+
+    def _saw(self, value: str) -> None:
+        with self._seen_lock:
+            seen = self._seen
+            if value in seen:
+                seen.move_to_end(value)
+            else:
+                seen[value] = None
+                if len(seen) > MAX_SLOTS:
+                    seen.popitem(last=False)
 
     def _reserved(self, slot: Slot, rid: str, nanos: int, outcome: Outcome) -> Reservation:
         if not outcome.ok:
@@ -428,7 +453,7 @@ class Budget:
             raise self._store_error(slot.scope_value, math.nan, error, "could not read its spend for") from error
 
     def _limit_nanos_left(self, spent: int) -> int:
-        return round(self._limit * NANOS_PER_USD) - spent
+        return self._limit_ns - spent
 
     def _check_own(self, reservation: Reservation) -> None:
         if reservation.budget != self._name:
@@ -519,7 +544,7 @@ class _Health:
         if down is not None and time.monotonic() < self._retry_at:
             with self._lock:
                 self.errors += 1
-            raise down
+            raise StoreError(str(down))  # a new one: raising the same one again would grow its traceback
 
     def _failed(self, error: StoreError) -> None:
         with self._lock:

@@ -104,6 +104,8 @@ class MemoryStore:
 
     def status(self, slot: Slot) -> Outcome:
         with self._lock:
+            if slot not in self._slots:  # a read creates nothing
+                return Outcome(True, 0, 0)
             counters, _ = self._counters(slot)
             return Outcome(True, counters.spent, counters.reserved)
 
