@@ -6,12 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from ._version import __version__
+from .budgets import Budget, BudgetExceededError
 from .context import attribution
 from .instrumentor import CostspanInstrumentor
 from .pricing import Cost, Pricing, cost_of
 from .usage import Usage
 
 __all__ = [
+    "Budget",
+    "BudgetExceededError",
     "Cost",
     "CostspanInstrumentor",
     "Pricing",

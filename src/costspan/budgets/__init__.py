@@ -1,0 +1,16 @@
+"""Spend budgets: a limit per calendar window (and per scope value such as ``user.id``), checked before a call's
+money is spent, kept in memory or in Redis. :class:`Budget` documents them."""
+
+from __future__ import annotations
+
+from ._budget import DEFAULT_RESERVATION_TTL, Budget, Reservation, ThresholdEvent
+from ._errors import BudgetExceededError, BudgetStoreError
+
+__all__ = [
+    "DEFAULT_RESERVATION_TTL",
+    "Budget",
+    "BudgetExceededError",
+    "BudgetStoreError",
+    "Reservation",
+    "ThresholdEvent",
+]

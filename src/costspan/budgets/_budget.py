@@ -1,0 +1,695 @@
+"""Budget: a spend limit per window (and per scope value), enforced before a call's money is spent."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ._errors import BudgetExceededError, BudgetStoreError, usd
+from ._memory import MAX_SLOTS, MemoryStore
+from ._store import MAX_NANOS, NANOS_PER_USD, Outcome, Rules, Slot, Store, StoreError, check_amount
+from ._windows import WINDOWS, Window, window_at
+
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
+
+__all__ = ["DEFAULT_RESERVATION_TTL", "Budget", "Reservation", "ThresholdEvent"]
+
+DEFAULT_RESERVATION_TTL = 900.0
+RETRY_AFTER = 1.0  # seconds a failed store is left alone before the next call tries it again
+_KEEP = 3600.0  # seconds a window's counters outlive it (beyond the reservation TTL)
+_log = logging.getLogger("costspan")
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdEvent:
+    """A threshold crossed for the first time in a window: ``spent`` (USD, settled) reached ``threshold`` of
+    ``limit``. ``window_start`` is None for a budget without a window."""
+
+    budget: str
+    scope: str | None
+    scope_value: str | None
+    threshold: float
+    spent: float
+    limit: float
+    window_start: datetime | None
+
+
+class Reservation:
+    """Money held for one call until :meth:`Budget.settle` replaces it by the call's actual cost.
+
+    ``stored`` is False when the store could not be reached (``on_store_error="allow"``): the call went ahead
+    unchecked, and settling it still adds its cost. After :meth:`Budget.extend` returns False, ``refusal`` is the
+    :class:`BudgetExceededError` to raise.
+    """
+
+    __slots__ = ("_nanos", "_pending", "_slot", "budget", "id", "refusal", "scope_value", "stored")
+
+    def __init__(self, budget: str, slot: Slot, rid: str, nanos: int, stored: bool) -> None:
+        self.budget = budget
+        self.scope_value = slot.scope_value
+        self.id = rid
+        self.stored = stored
+        self.refusal: BudgetExceededError | None = None
+        self._slot = slot
+        self._nanos = nanos
+        self._pending = [True]  # popped by the one settlement: list.pop is atomic
+
+    @property
+    def amount_usd(self) -> float:
+        return self._nanos / NANOS_PER_USD
+
+    @property
+    def settled(self) -> bool:
+        return not self._pending
+
+    def __repr__(self) -> str:
+        state = "settled" if self.settled else "held"
+        return f"<Reservation {self.budget!r} {self.scope_value!r} {usd(self.amount_usd)} {state}>"
+
+
+class Budget:
+    """A spend limit in USD per calendar window, optionally per scope value, enforced before money is spent.
+
+    ::
+
+        from costspan import Budget, instrument
+
+        instrument(budgets=[
+            Budget(500.0, window="month"),                          # the whole application
+            Budget(10.0, window="day", scope="user.id",             # each user, shared by every worker
+                   store="redis://redis:6379/0", on_threshold=page_someone),
+        ])
+
+    Before a call is sent, its worst-case cost is reserved in every budget it falls under; if it does not fit
+    (settled spend + reservations of calls in flight + this call > limit) it raises :class:`BudgetExceededError`
+    and is not sent. When the call ends, its reservation is replaced by its actual cost, exactly once.
+
+    Args:
+        limit_usd: the limit per window, > 0 and at most $9,007,199 (amounts are counted exactly in integer
+            nanodollars, up to 2**53 of them, in memory and in Redis alike).
+        window: "hour", "day", "week" (ISO, from Monday), "month", or None for a lifetime total. Windows are
+            calendar periods in ``timezone`` (an IANA name, default "UTC") and follow its daylight-saving
+            changes: the day the clocks go forward is 23 hours long. A call counts in the window in which it was
+            reserved, even if it ends in the next one.
+        scope: None for one total, or an attribution attribute (``"user.id"``, ``"team"``) for a total per value.
+        thresholds: fractions of the limit in (0, 1]. Each fires once per window and scope value, across every
+            process sharing the store: ``on_threshold(ThresholdEvent)`` is called in the process whose settlement
+            crossed it. Thresholds count settled spend.
+        action: "block" refuses calls that do not fit; "alert" never refuses, but counts and fires thresholds.
+        name: the budget's identity: budgets of the same name on the same Redis share their numbers. The default
+            is built from window, timezone, scope and limit (``"day:user.id:10usd"``), so identically configured
+            processes share state; set one when two differently configured budgets must share, or not.
+        store: None keeps the numbers in this process's memory (thread- and asyncio-safe; bounded to 10,000 scope
+            values per window, past which the least recently used is forgotten with a warning). A Redis URL
+            (``redis://``, ``rediss://``, ``unix://``; ``pip install 'costspan[redis]'``) shares them between
+            processes; each step is one atomic script. Sync calls use a sync client and async calls a
+            ``redis.asyncio`` client (one per event loop), so a budget never blocks the event loop. Clients made
+            from a URL time out after 0.25 s and never retry; URL parameters override that
+            (``?socket_timeout=1``). A ``redis.Redis`` or ``redis.asyncio.Redis`` client is used as configured,
+            and the other kind is made from its connection settings.
+        on_store_error: when the store fails or times out, "allow" lets calls through unchecked (one warning on
+            the ``costspan`` logger per outage; ``store_errors`` counts them), "block" refuses them with
+            :class:`BudgetStoreError`. A failed store is left alone for a second before it is tried again, so an
+            outage costs at most one timeout a second, and the budget recovers by itself when the store answers.
+        on_unpriced: a call to a model without a price: "allow" (reserve nothing, warn once) or "block".
+        reservation_ttl: seconds a reservation lives (default 900, above the SDKs' 600 s request timeout); a
+            stream renews it whenever it extends. A process that dies holding a reservation holds it no longer
+            than that. Settling an expired reservation still counts the call's cost.
+        clock: the time (epoch seconds) that places calls in windows; for tests.
+
+    Reading: :meth:`spent` (settled USD in the current window), :meth:`reserved` (held by calls in flight),
+    :meth:`remaining` (``max(limit - spent, 0)``), each with an ``a``-prefixed async twin.
+
+    Amounts become integer nanodollars by one rule, at reserve, extend and settle alike: round to the nearest
+    nanodollar, ties to even (``round(usd * 1e9)``). ``spent()`` is the exact sum of the settled amounts so rounded.
+    """
+
+    def __init__(
+        self,
+        limit_usd: float,
+        window: str | None = "day",
+        *,
+        scope: str | None = None,
+        thresholds: Sequence[float] = (0.5, 0.8, 1.0),
+        on_threshold: Callable[[ThresholdEvent], None] | None = None,
+        action: str = "block",
+        name: str | None = None,
+        store: str | redis.Redis | redis.asyncio.Redis | None = None,
+        timezone: str = "UTC",
+        on_store_error: str = "allow",
+        on_unpriced: str = "allow",
+        reservation_ttl: float = DEFAULT_RESERVATION_TTL,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._limit = _check_limit(limit_usd)
+        self._window_kind = _check_window(window)
+        self._zone = _check_timezone(timezone)
+        self._scope = _check_scope(scope)
+        self._thresholds = _check_thresholds(thresholds)
+        self._on_threshold = _check_callable("on_threshold", on_threshold, optional=True)
+        self._action = _check_choice("action", action, ("block", "alert"))
+        self._on_store_error = _check_choice("on_store_error", on_store_error, ("allow", "block"))
+        self._on_unpriced = _check_choice("on_unpriced", on_unpriced, ("allow", "block"))
+        self._ttl = _check_positive("reservation_ttl", reservation_ttl)
+        self._clock = _check_callable("clock", clock)
+        self._timezone = timezone
+        self._name = _check_name(name) if name is not None else self._default_name()
+        limit_ns = self._limit_ns = round(self._limit * NANOS_PER_USD)
+        self._refuse_above = limit_ns if self._action == "block" else None
+        rules = Rules(
+            name=self._name,
+            hold_ms=math.ceil(self._ttl * 1000),
+            keep=self._ttl + _KEEP,
+            thresholds=tuple((fraction, round(fraction * limit_ns)) for fraction in self._thresholds),
+            clock=self._clock,
+        )
+        self._store: Store = _open_store(store, rules)
+        self._window = window_at(self._window_kind, self._zone, self._clock())
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen_window: int | None = self._window.id
+        self._seen_lock = threading.Lock()
+        self._health = _Health(self)
+
+    # -- read-only configuration --------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The budget's name: its identity in the store and in metrics."""
+        return self._name
+
+    @property
+    def limit_usd(self) -> float:
+        """The limit in USD per window."""
+        return self._limit
+
+    @property
+    def window(self) -> str | None:
+        """The calendar window: "hour", "day", "week", "month", or None for a lifetime total."""
+        return self._window_kind
+
+    @property
+    def timezone(self) -> str:
+        """The IANA time zone of the calendar windows."""
+        return self._timezone
+
+    @property
+    def scope(self) -> str | None:
+        """The attribution attribute the budget is kept per value of, or None for one total."""
+        return self._scope
+
+    @property
+    def thresholds(self) -> tuple[float, ...]:
+        """The threshold fractions, ascending."""
+        return self._thresholds
+
+    @property
+    def action(self) -> str:
+        """ "block" or "alert"."""
+        return self._action
+
+    @property
+    def on_store_error(self) -> str:
+        """ "allow" or "block"."""
+        return self._on_store_error
+
+    @property
+    def on_unpriced(self) -> str:
+        """ "allow" or "block"."""
+        return self._on_unpriced
+
+    @property
+    def reservation_ttl(self) -> float:
+        """Seconds a reservation lives without extend()."""
+        return self._ttl
+
+    @property
+    def store_errors(self) -> int:
+        """How many budget operations could not use the store (failed, timed out, or skipped while it was down)."""
+        return self._health.errors
+
+    def __repr__(self) -> str:
+        return f"<Budget {self._name!r} {usd(self._limit)} {self._action} store={self._store.describe()}>"
+
+    # -- reads --------------------------------------------------------------------------------------------------
+    def spent(self, scope_value: str | None = None) -> float:
+        """Settled USD in the current window (for ``scope_value`` of a scoped budget)."""
+        return self._status(scope_value).spent / NANOS_PER_USD
+
+    def reserved(self, scope_value: str | None = None) -> float:
+        """USD held by live reservations (calls in flight) in the current window."""
+        return self._status(scope_value).reserved / NANOS_PER_USD
+
+    def remaining(self, scope_value: str | None = None) -> float:
+        """``max(limit - spent, 0)``: what is left of the current window's limit after settled spend (calls in
+        flight are not subtracted; :meth:`reserved` tells them)."""
+        return max(self._limit_nanos_left(self._status(scope_value).spent), 0) / NANOS_PER_USD
+
+    async def aspent(self, scope_value: str | None = None) -> float:
+        return (await self._astatus(scope_value)).spent / NANOS_PER_USD
+
+    async def areserved(self, scope_value: str | None = None) -> float:
+        return (await self._astatus(scope_value)).reserved / NANOS_PER_USD
+
+    async def aremaining(self, scope_value: str | None = None) -> float:
+        return max(self._limit_nanos_left((await self._astatus(scope_value)).spent), 0) / NANOS_PER_USD
+
+    def scope_values(self) -> list[str]:
+        """Scope values this process has reserved for in the current window, most recent last (at most 10,000):
+        the values to report per-scope figures for."""
+        self._current()
+        with self._seen_lock:
+            return list(self._seen)
+
+    # -- the call path ------------------------------------------------------------------------------------------
+    def reserve(self, scope_value: str | None, amount_usd: float) -> Reservation:
+        """Hold ``amount_usd`` (a call's worst case) for one call; raises :class:`BudgetExceededError` when it
+        does not fit (action "block")."""
+        slot, rid, nanos = self._prepare(scope_value, amount_usd)
+        try:
+            outcome = self._health.call(lambda: self._store.reserve(slot, rid, nanos, self._refuse_above))
+        except StoreError as error:
+            return self._unstored(slot, rid, nanos, error)
+        return self._reserved(slot, rid, nanos, outcome)
+
+    async def areserve(self, scope_value: str | None, amount_usd: float) -> Reservation:
+        slot, rid, nanos = self._prepare(scope_value, amount_usd)
+        try:
+            outcome = await self._health.acall(lambda: self._store.areserve(slot, rid, nanos, self._refuse_above))
+        except StoreError as error:
+            return self._unstored(slot, rid, nanos, error)
+        return self._reserved(slot, rid, nanos, outcome)
+
+    def extend(self, reservation: Reservation, amount_usd: float) -> bool:
+        """Grow a live reservation by ``amount_usd`` (a stream running past it) and refresh its expiry. False when
+        it no longer fits (action "block"); ``reservation.refusal`` then holds the error to raise."""
+        add = self._prepare_extend(reservation, amount_usd)
+        if add is None:
+            return False
+        total = reservation._nanos + add
+        try:
+            outcome = self._health.call(
+                lambda: self._store.extend(reservation._slot, reservation.id, add, total, self._refuse_above)
+            )
+        except StoreError as error:
+            return self._extend_failed(reservation, add, error)
+        return self._extended(reservation, add, outcome)
+
+    async def aextend(self, reservation: Reservation, amount_usd: float) -> bool:
+        add = self._prepare_extend(reservation, amount_usd)
+        if add is None:
+            return False
+        total = reservation._nanos + add
+        try:
+            outcome = await self._health.acall(
+                lambda: self._store.aextend(reservation._slot, reservation.id, add, total, self._refuse_above)
+            )
+        except StoreError as error:
+            return self._extend_failed(reservation, add, error)
+        return self._extended(reservation, add, outcome)
+
+    def settle(self, reservation: Reservation, actual_usd: float) -> tuple[float, ...]:
+        """Replace the reservation by the call's actual cost, exactly once (later calls do nothing). Returns the
+        thresholds this settlement crossed first in its window, after calling ``on_threshold`` for each. Never
+        raises for a store failure: the money is spent; the failure is counted and logged."""
+        actual = self._prepare_settle(reservation, actual_usd)
+        if actual is None:
+            return ()
+        try:
+            outcome = self._health.call(
+                lambda: self._store.settle(reservation._slot, reservation.id, actual, reservation.stored)
+            )
+        except StoreError:
+            return ()
+        return self._settled(reservation, outcome)
+
+    async def asettle(self, reservation: Reservation, actual_usd: float) -> tuple[float, ...]:
+        actual = self._prepare_settle(reservation, actual_usd)
+        if actual is None:
+            return ()
+        try:
+            outcome = await self._health.acall(
+                lambda: self._store.asettle(reservation._slot, reservation.id, actual, reservation.stored)
+            )
+        except StoreError:
+            return ()
+        return self._settled(reservation, outcome)
+
+    # -- internals ------------------------------------------------------------------------------------------------
+    def _current(self) -> Window:
+        now = self._clock()
+        window = self._window
+        if now not in window:
+            window = self._window = window_at(self._window_kind, self._zone, now)
+        if window.id != self._seen_window:
+            with self._seen_lock:
+                self._seen = OrderedDict()
+                self._seen_window = window.id
+        return window
+
+    def _slot(self, scope_value: str | None) -> Slot:
+        window = self._current()
+        if self._scope is None:
+            return Slot(None, window.id, window.end)
+        if scope_value is None:
+            raise ValueError(f"budget {self._name!r} is kept per {self._scope}: pass the call's {self._scope} value")
+        return Slot(str(scope_value), window.id, window.end)
+
+    def _prepare(self, scope_value: str | None, amount_usd: float) -> tuple[Slot, str, int]:
+        slot, nanos = self._slot(scope_value), check_amount(amount_usd)
+        if slot.scope_value is not None:
+            self._saw(slot.scope_value)
+        return slot, _new_id(), nanos
+
+    def _saw(self, value: str) -> None:
+        with self._seen_lock:
+            seen = self._seen
+            if value in seen:
+                seen.move_to_end(value)
+            else:
+                seen[value] = None
+                if len(seen) > MAX_SLOTS:
+                    seen.popitem(last=False)
+
+    def _reserved(self, slot: Slot, rid: str, nanos: int, outcome: Outcome) -> Reservation:
+        if not outcome.ok:
+            raise self._exceeded(slot.scope_value, outcome, nanos, "refused a call needing")
+        return Reservation(self._name, slot, rid, nanos, stored=True)
+
+    def _unstored(self, slot: Slot, rid: str, nanos: int, error: StoreError) -> Reservation:
+        if self._on_store_error == "block":
+            raise self._store_error(slot.scope_value, nanos, error, "refused a call needing")
+        return Reservation(self._name, slot, rid, nanos, stored=False)
+
+    def _prepare_extend(self, reservation: Reservation, amount_usd: float) -> int | None:
+        self._check_own(reservation)
+        add = check_amount(amount_usd)
+        return None if reservation.settled else add
+
+    def _extended(self, reservation: Reservation, add: int, outcome: Outcome) -> bool:
+        if not outcome.ok:
+            reservation.refusal = self._exceeded(reservation.scope_value, outcome, add, "stopped a call needing")
+            return False
+        reservation._nanos = outcome.held
+        reservation.stored = True
+        return True
+
+    def _extend_failed(self, reservation: Reservation, add: int, error: StoreError) -> bool:
+        if self._on_store_error == "block":
+            reservation.refusal = self._store_error(reservation.scope_value, add, error, "stopped a call needing")
+            return False
+        reservation._nanos += add
+        return True
+
+    def _prepare_settle(self, reservation: Reservation, actual_usd: float) -> int | None:
+        self._check_own(reservation)
+        actual = check_amount(actual_usd)
+        try:
+            reservation._pending.pop()
+        except IndexError:
+            return None
+        return actual
+
+    def _settled(self, reservation: Reservation, outcome: Outcome) -> tuple[float, ...]:
+        if outcome.crossed and self._on_threshold is not None:
+            for threshold in outcome.crossed:
+                self._fire(reservation._slot, threshold, outcome.spent)
+        return outcome.crossed
+
+    def _fire(self, slot: Slot, threshold: float, spent: int) -> None:
+        start = None if slot.window is None else datetime.fromtimestamp(slot.window, self._zone)
+        event = ThresholdEvent(
+            self._name, self._scope, slot.scope_value, threshold, spent / NANOS_PER_USD, self._limit, start
+        )
+        try:
+            self._on_threshold(event)
+        except Exception:
+            # The user's callback must not break the call whose settlement crossed the threshold.
+            _log.warning("costspan: on_threshold of budget %r raised", self._name, exc_info=True)
+
+    def _status(self, scope_value: str | None) -> Outcome:
+        slot = self._slot(scope_value)
+        try:
+            return self._health.call(lambda: self._store.status(slot))
+        except StoreError as error:
+            raise self._store_error(slot.scope_value, math.nan, error, "could not read its spend for") from error
+
+    async def _astatus(self, scope_value: str | None) -> Outcome:
+        slot = self._slot(scope_value)
+        try:
+            return await self._health.acall(lambda: self._store.astatus(slot))
+        except StoreError as error:
+            raise self._store_error(slot.scope_value, math.nan, error, "could not read its spend for") from error
+
+    def _limit_nanos_left(self, spent: int) -> int:
+        return self._limit_ns - spent
+
+    def _check_own(self, reservation: Reservation) -> None:
+        if reservation.budget != self._name:
+            raise ValueError(f"reservation of budget {reservation.budget!r} given to budget {self._name!r}")
+
+    def _who(self, scope_value: str | None) -> str:
+        return f"budget {self._name!r}" + ("" if self._scope is None else f" for {self._scope}={scope_value!r}")
+
+    def _exceeded(self, scope_value: str | None, outcome: Outcome, nanos: int, verb: str) -> BudgetExceededError:
+        spent, reserved, estimate = (n / NANOS_PER_USD for n in (outcome.spent, outcome.reserved, nanos))
+        message = (
+            f"{self._who(scope_value)} {verb} {usd(estimate)}: {usd(spent)} spent and {usd(reserved)} reserved "
+            f"of its {usd(self._limit)} limit{self._period()}"
+        )
+        return BudgetExceededError(
+            message,
+            budget=self._name,
+            scope_value=scope_value,
+            spent=spent,
+            reserved=reserved,
+            limit=self._limit,
+            estimate=estimate,
+        )
+
+    def _store_error(self, scope_value: str | None, nanos: float, error: StoreError, verb: str) -> BudgetStoreError:
+        estimate = nanos / NANOS_PER_USD
+        what = f" {usd(estimate)}" if not math.isnan(estimate) else f" {self._period().strip() or 'its total'}"
+        message = f"{self._who(scope_value)} {verb}{what}: its store {self._store.describe()} failed ({error})" + (
+            "; on_store_error='block' refuses calls while it is down" if not math.isnan(estimate) else ""
+        )
+        return BudgetStoreError(
+            message,
+            budget=self._name,
+            scope_value=scope_value,
+            spent=math.nan,
+            reserved=math.nan,
+            limit=self._limit,
+            estimate=estimate,
+        )
+
+    def _period(self) -> str:
+        if self._window_kind is None:
+            return ""
+        zone = "" if self._timezone == "UTC" else f" ({self._timezone})"
+        return f" this {self._window_kind}{zone}"
+
+    def _default_name(self) -> str:
+        window = self._window_kind or "lifetime"
+        if self._window_kind is not None and self._timezone != "UTC":
+            window += "@" + self._timezone
+        limit = repr(self._limit).removesuffix(".0")
+        return f"{window}:{self._scope or 'global'}:{limit}usd"
+
+
+class _Health:
+    """The store's failure policy: count failures, warn once per outage, leave a failed store alone for
+    RETRY_AFTER seconds so an outage costs one timeout a second rather than one per call."""
+
+    def __init__(self, budget: Budget) -> None:
+        self._budget = budget
+        self._lock = threading.Lock()
+        self.errors = 0
+        self._retry_at = 0.0
+        self._down: StoreError | None = None
+
+    def call(self, step: Callable[[], _T]) -> _T:
+        self._check()
+        try:
+            result = step()
+        except StoreError as error:
+            self._failed(error)
+            raise
+        self._ok()
+        return result
+
+    async def acall(self, step: Callable[[], Awaitable[_T]]) -> _T:
+        self._check()
+        try:
+            result = await step()
+        except StoreError as error:
+            self._failed(error)
+            raise
+        self._ok()
+        return result
+
+    def _check(self) -> None:
+        down = self._down
+        if down is not None and time.monotonic() < self._retry_at:
+            with self._lock:
+                self.errors += 1
+            raise StoreError(str(down))  # a new one: raising the same one again would grow its traceback
+
+    def _failed(self, error: StoreError) -> None:
+        with self._lock:
+            self.errors += 1
+            self._retry_at = time.monotonic() + RETRY_AFTER
+            first, self._down = self._down is None, error
+        if first:
+            budget = self._budget
+            consequence = "refused" if budget.on_store_error == "block" else "let through unchecked"
+            _log.warning(
+                "costspan: budget %r cannot use its store %s (%s); calls are %s (on_store_error=%r) until it answers",
+                budget.name,
+                budget._store.describe(),
+                error,
+                consequence,
+                budget.on_store_error,
+            )
+        else:
+            _log.debug("costspan: budget %r store still failing: %s", self._budget.name, error)
+
+    def _ok(self) -> None:
+        if self._down is not None:
+            with self._lock:
+                recovered, self._down = self._down is not None, None
+            if recovered:
+                _log.info(
+                    "costspan: budget %r store %s answers again", self._budget.name, self._budget._store.describe()
+                )
+
+
+_PROCESS = [os.urandom(6).hex()]
+_COUNTER = itertools.count()
+
+
+def _new_id() -> str:
+    """Unique across processes sharing a store: a random per-process prefix (renewed after fork) and a counter."""
+    return f"{_PROCESS[0]}.{next(_COUNTER)}"
+
+
+def _renew_process_id() -> None:
+    _PROCESS[0] = os.urandom(6).hex()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_process_id)
+
+
+def _open_store(store: object, rules: Rules) -> Store:
+    if store is None:
+        return MemoryStore(rules)
+    if isinstance(store, str):
+        return _open_redis_url(store, rules)
+    if type(store).__module__.split(".")[0] == "redis":
+        import redis
+        import redis.asyncio
+
+        if isinstance(store, (redis.Redis, redis.asyncio.Redis)):
+            from ._redis import RedisStore
+
+            return RedisStore(store, rules)
+    raise TypeError(
+        f"Budget store must be None (memory), a Redis URL or a redis.Redis / redis.asyncio.Redis client, not {store!r}"
+    )
+
+
+def _open_redis_url(url: str, rules: Rules) -> Store:
+    from ._redis import redact
+
+    try:
+        from ._redis import RedisStore
+
+        return RedisStore(url, rules)
+    except ImportError as error:
+        raise ImportError(
+            f"Budget store {redact(url)!r} needs the redis package: pip install 'costspan[redis]'"
+        ) from error
+    except ValueError as error:
+        raise ValueError(
+            f"Budget store {redact(url)!r} is not a Redis URL ({error}); "
+            "expected redis://[:password@]host:port/db, rediss://... or unix:///path/to/socket"
+        ) from None
+
+
+def _check_limit(limit: object) -> float:
+    if isinstance(limit, (int, float)) and not isinstance(limit, bool) and math.isfinite(limit) and limit > 0:
+        if limit * NANOS_PER_USD > MAX_NANOS:
+            raise ValueError(
+                f"Budget limit_usd={limit!r} is over the $9,007,199 a budget counts exactly (2**53 nanodollars)"
+            )
+        return float(limit)
+    raise ValueError(f"Budget limit_usd must be a positive, finite number of USD, not {limit!r}")
+
+
+def _check_window(window: object) -> str | None:
+    return None if window is None else _check_choice("window", window, (*WINDOWS, None))
+
+
+def _check_choice(option: str, value: object, choices: Sequence[str | None]) -> str:
+    if isinstance(value, str) and value in choices:
+        return value
+    listed = ", ".join(repr(choice) for choice in choices)
+    raise ValueError(f"Budget {option} must be one of {listed}, not {value!r}")
+
+
+def _check_timezone(timezone: object) -> ZoneInfo:
+    if not isinstance(timezone, str):
+        raise TypeError(f"Budget timezone must be an IANA time zone name such as 'UTC', not {timezone!r}")
+    try:
+        return ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(
+            f"Budget timezone {timezone!r} is not a known IANA time zone (such as 'UTC' or 'America/New_York')"
+        ) from error
+
+
+def _check_scope(scope: object) -> str | None:
+    if scope is None or (isinstance(scope, str) and scope):
+        return scope
+    raise TypeError(
+        f"Budget scope must be None or the name of an attribution attribute such as 'user.id', not {scope!r}"
+    )
+
+
+def _check_thresholds(thresholds: object) -> tuple[float, ...]:
+    if isinstance(thresholds, (str, bytes)) or not isinstance(thresholds, Sequence):
+        raise TypeError(f"Budget thresholds must be a sequence of fractions in (0, 1], not {thresholds!r}")
+    for threshold in thresholds:
+        if not (isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and 0 < threshold <= 1):
+            raise ValueError(f"Budget thresholds must each be a fraction of the limit in (0, 1], not {threshold!r}")
+    return tuple(sorted({float(threshold) for threshold in thresholds}))
+
+
+def _check_callable(option: str, value: Any, optional: bool = False) -> Any:
+    if callable(value) or (optional and value is None):
+        return value
+    raise TypeError(f"Budget {option} must be callable{' or None' if optional else ''}, not {value!r}")
+
+
+def _check_positive(option: str, value: object) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+        return float(value)
+    raise ValueError(f"Budget {option} must be a positive, finite number of seconds, not {value!r}")
+
+
+def _check_name(name: object) -> str:
+    if isinstance(name, str) and name:
+        return name
+    raise ValueError(f"Budget name must be a non-empty string, not {name!r}")

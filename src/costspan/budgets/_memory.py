@@ -1,0 +1,159 @@
+"""The in-process store: a dict of counters under one lock held for microseconds (no awaits inside, so the
+async methods are safe on any event loop and never block it for longer than a dict update).
+
+Bounded: a window's counters are dropped ``keep`` seconds after the window ends, and at most ``MAX_SLOTS``
+(scope value, window) counters are kept; past that the least recently used one with no live reservation is
+forgotten (a warning is logged once), so a forgotten scope value starts again from $0. Use Redis for budgets
+over more scope values than that.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from ._store import Outcome, Rules, Slot
+
+__all__ = ["MAX_SLOTS", "MemoryStore"]
+
+MAX_SLOTS = 10_000
+_log = logging.getLogger("costspan")
+
+
+@dataclass(slots=True)
+class _Counters:
+    end: float
+    spent: int = 0
+    reserved: int = 0
+    holds: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (nanodollars, expiry ms)
+    expiries: list[tuple[int, str]] = field(default_factory=list)  # heap; stale entries skipped on pop
+    expired: set[str] = field(default_factory=set)  # expired, not yet settled
+    fired: set[float] = field(default_factory=set)
+
+    def purge(self, now_ms: int) -> None:
+        while self.expiries and self.expiries[0][0] <= now_ms:
+            expiry, rid = heapq.heappop(self.expiries)
+            hold = self.holds.get(rid)
+            if hold is not None and hold[1] == expiry:
+                del self.holds[rid]
+                self.reserved -= hold[0]
+                self.expired.add(rid)
+
+    def hold(self, rid: str, amount: int, expiry: int) -> None:
+        previous = self.holds.get(rid, (0, 0))[0]
+        self.holds[rid] = (amount, expiry)
+        self.reserved += amount - previous
+        heapq.heappush(self.expiries, (expiry, rid))
+
+
+class MemoryStore:
+    def __init__(self, rules: Rules) -> None:
+        self._rules = rules
+        self._lock = threading.Lock()
+        self._slots: OrderedDict[Slot, _Counters] = OrderedDict()
+        self._sweep_at = 0.0
+        self._warned_full = False
+
+    def describe(self) -> str:
+        return "memory"
+
+    def reserve(self, slot: Slot, rid: str, amount: int, limit: int | None) -> Outcome:
+        with self._lock:
+            counters, now_ms = self._counters(slot)
+            if rid in counters.holds:
+                return Outcome(True, counters.spent, counters.reserved)
+            if limit is not None and counters.spent + counters.reserved + amount > limit:
+                return Outcome(False, counters.spent, counters.reserved)
+            counters.hold(rid, amount, now_ms + self._rules.hold_ms)
+            return Outcome(True, counters.spent, counters.reserved, held=amount)
+
+    def extend(self, slot: Slot, rid: str, add: int, total: int, limit: int | None) -> Outcome:
+        with self._lock:
+            counters, now_ms = self._counters(slot)
+            live = counters.holds.get(rid)
+            # A reservation that expired (or was never stored) comes back whole, if it fits.
+            amount = total if live is None else live[0] + add
+            delta = amount - (0 if live is None else live[0])
+            if limit is not None and counters.spent + counters.reserved + delta > limit:
+                return Outcome(False, counters.spent, counters.reserved, held=0 if live is None else live[0])
+            counters.expired.discard(rid)
+            counters.hold(rid, amount, now_ms + self._rules.hold_ms)
+            return Outcome(True, counters.spent, counters.reserved, held=amount)
+
+    def settle(self, slot: Slot, rid: str, actual: int, stored: bool) -> Outcome:
+        with self._lock:
+            counters, _ = self._counters(slot)
+            hold = counters.holds.pop(rid, None)
+            if hold is not None:
+                counters.reserved -= hold[0]
+            elif rid in counters.expired:
+                counters.expired.discard(rid)
+            elif stored:  # settled before: exactly once
+                return Outcome(False, counters.spent, counters.reserved)
+            counters.spent += actual
+            crossed = tuple(
+                fraction
+                for fraction, level in self._rules.thresholds
+                if counters.spent >= level and fraction not in counters.fired
+            )
+            counters.fired.update(crossed)
+            return Outcome(True, counters.spent, counters.reserved, crossed)
+
+    def status(self, slot: Slot) -> Outcome:
+        with self._lock:
+            if slot not in self._slots:  # a read creates nothing
+                return Outcome(True, 0, 0)
+            counters, _ = self._counters(slot)
+            return Outcome(True, counters.spent, counters.reserved)
+
+    async def areserve(self, slot: Slot, rid: str, amount: int, limit: int | None) -> Outcome:
+        return self.reserve(slot, rid, amount, limit)
+
+    async def aextend(self, slot: Slot, rid: str, add: int, total: int, limit: int | None) -> Outcome:
+        return self.extend(slot, rid, add, total, limit)
+
+    async def asettle(self, slot: Slot, rid: str, actual: int, stored: bool) -> Outcome:
+        return self.settle(slot, rid, actual, stored)
+
+    async def astatus(self, slot: Slot) -> Outcome:
+        return self.status(slot)
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def _counters(self, slot: Slot) -> tuple[_Counters, int]:
+        now = self._rules.clock()
+        if now >= self._sweep_at:
+            self._sweep(now)
+        counters = self._slots.get(slot)
+        if counters is None:
+            counters = self._slots[slot] = _Counters(slot.end)
+            if len(self._slots) > MAX_SLOTS:
+                self._forget_one()
+        else:
+            self._slots.move_to_end(slot)
+        now_ms = int(now * 1000)
+        counters.purge(now_ms)
+        return counters, now_ms
+
+    def _sweep(self, now: float) -> None:
+        """Drop windows that ended more than ``keep`` seconds ago; runs at most once a minute."""
+        keep = self._rules.keep
+        for slot in [slot for slot, counters in self._slots.items() if counters.end + keep <= now]:
+            del self._slots[slot]
+        self._sweep_at = now + min(60.0, keep)
+
+    def _forget_one(self) -> None:
+        idle = next((slot for slot, counters in self._slots.items() if not counters.holds), None)
+        self._slots.pop(idle if idle is not None else next(iter(self._slots)))
+        if not self._warned_full:
+            self._warned_full = True
+            _log.warning(
+                "costspan: budget %r tracks more than %d scope values in memory; the least recently used are "
+                "forgotten (their spend starts again from $0). Use a Redis store for this many.",
+                self._rules.name,
+                MAX_SLOTS,
+            )

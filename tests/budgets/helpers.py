@@ -1,0 +1,156 @@
+"""What the budget tests share: a real redis-server of their own, a TCP proxy that delays every packet (a slow
+Redis), the stores under test, the sync and async ways of calling a budget, and an injectable clock."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+from servers import binary
+
+from costspan.budgets import Budget, Reservation
+
+WORKER = Path(__file__).with_name("worker.py")
+PASSWORD = "s3cret-DISTINCTIVE"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A redis-server of the test's own: loopback, a free port, a temporary directory, no persistence."""
+
+    def __init__(self, directory: Path, password: str | None = None) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.password = password
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def unix_url(self) -> str:
+        return f"unix://{self.directory / 'redis.sock'}?db=0"
+
+    def start(self) -> None:
+        command = [binary("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        command += ["--appendonly", "no", "--dir", str(self.directory), "--unixsocket", "redis.sock"]
+        command += ["--unixsocketperm", "700"]
+        if self.password:
+            command += ["--requirepass", self.password]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = self.client()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise
+                time.sleep(0.02)
+        client.close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=5)
+
+
+class SlowProxy:
+    """A TCP proxy in front of a server that holds every chunk ``delay`` seconds before passing it on."""
+
+    def __init__(self, port: int) -> None:
+        self.delay = 0.0
+        self._upstream = port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                downstream, _ = self._listener.accept()
+                upstream = socket.create_connection(("127.0.0.1", self._upstream))
+                threading.Thread(target=self._pump, args=(downstream, upstream), daemon=True).start()
+                threading.Thread(target=self._pump, args=(upstream, downstream), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError), source, target:
+            while data := source.recv(65536):
+                time.sleep(self.delay)
+                target.sendall(data)
+
+
+_names = itertools.count()
+
+
+class Stores:
+    """Makes budgets on the store under test, each under a name of its own (the Redis server is shared)."""
+
+    def __init__(self, kind: str, server: RedisServer | None) -> None:
+        self.kind = kind
+        self.server = server
+
+    @property
+    def url(self) -> str | None:
+        return None if self.server is None else self.server.url
+
+    def budget(self, limit_usd: float, window: str | None = "day", **options: Any) -> Budget:
+        options.setdefault("name", f"test-{time.time_ns()}-{next(_names)}")
+        return Budget(limit_usd, window, store=self.url, **options)
+
+
+class Way:
+    """Calls a budget the sync or the async way, from an async test."""
+
+    def __init__(self, is_async: bool) -> None:
+        self.is_async = is_async
+
+    async def reserve(self, budget: Budget, scope_value: str | None, amount: float) -> Reservation:
+        return await budget.areserve(scope_value, amount) if self.is_async else budget.reserve(scope_value, amount)
+
+    async def extend(self, budget: Budget, reservation: Reservation, amount: float) -> bool:
+        return await budget.aextend(reservation, amount) if self.is_async else budget.extend(reservation, amount)
+
+    async def settle(self, budget: Budget, reservation: Reservation, actual: float) -> tuple[float, ...]:
+        return await budget.asettle(reservation, actual) if self.is_async else budget.settle(reservation, actual)
+
+    async def spent(self, budget: Budget, scope_value: str | None = None) -> float:
+        return await budget.aspent(scope_value) if self.is_async else budget.spent(scope_value)
+
+    async def reserved(self, budget: Budget, scope_value: str | None = None) -> float:
+        return await budget.areserved(scope_value) if self.is_async else budget.reserved(scope_value)
+
+    async def remaining(self, budget: Budget, scope_value: str | None = None) -> float:
+        return await budget.aremaining(scope_value) if self.is_async else budget.remaining(scope_value)
+
+
+class Clock:
+    """An injectable clock: ``clock.now`` is the time the budget sees."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
