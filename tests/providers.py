@@ -138,7 +138,8 @@ def _anthropic_call(client: Any, way: str, messages: Messages, system: str) -> s
 
 
 def _anthropic_create(client: Any, messages: Messages, **options: Any) -> Any:
-    return client.messages.create(model="claude-haiku-4-5", max_tokens=64, messages=messages, **options)
+    options.setdefault("max_tokens", 64)
+    return client.messages.create(model="claude-haiku-4-5", messages=messages, **options)
 
 
 def _anthropic_create_stream(client: Any, messages: Messages) -> Any:

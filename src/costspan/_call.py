@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from .config import Options
 
-__all__ = ["Call", "Ender", "in_call", "marked_in_call"]
+__all__ = ["Call", "Ender", "Watch", "in_call", "marked_in_call"]
 
 # Marks the context a call's SDK request runs in, so that code the SDK runs meanwhile can tell. A flag, not the
 # call itself: the call holds its context, and a cycle would leave every call to the garbage collector.
@@ -34,6 +34,15 @@ class Ender(Protocol):
     async def aend(self, call: Call, error: BaseException | None, completed: bool | None) -> None: ...
 
     def log_failure(self, step: str, failure: BaseException) -> None: ...
+
+
+class Watch(Protocol):
+    """What looks at a stream's usage so far, every so many chunks: returns the chunk count at which to look again,
+    or closes ``stream`` and raises (a budget stopping the stream)."""
+
+    def check(self, call: Call, count: int, stream: Any) -> int: ...
+
+    async def acheck(self, call: Call, count: int, stream: Any) -> int: ...
 
 
 class Call:
@@ -52,6 +61,7 @@ class Call:
         "finished",
         "first_chunk_ns",
         "hide_usage_chunk",
+        "hold",
         "input_audio_tokens",
         "input_seen",
         "input_tokens",
@@ -78,6 +88,7 @@ class Call:
         "state",
         "stream",
         "usage_seen",
+        "watch",
         "web_search_requests",
     )
 
@@ -135,6 +146,9 @@ class Call:
         self.end_stream: Callable[[Call], None] | None = None
         # Whatever else a provider adapter keeps for itself during the call.
         self.state: Any = None
+        # The call's budget reservations (costspan._guard.Hold), and what watches its stream's running cost.
+        self.hold: Any = None
+        self.watch: Watch | None = None
 
     def set_response_attribute(self, key: str, value: Any) -> None:
         if self.response_attributes is None:

@@ -8,12 +8,15 @@ never reach the user's call.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
 
 from ._call import Call
 from ._endpoint import Endpoint
+from ._guard import Guard
+from .budgets import BudgetExceededError
 from .config import Options
 from .pricing import Pricing
 from .settle import NOT_BILLED, Settlement, settle
@@ -25,13 +28,17 @@ _log = logging.getLogger("costspan")
 
 
 class Pipeline:
-    """One instrumentation's shared state: options, pricing, telemetry, and the log of its own failures."""
+    """One instrumentation's shared state: options, pricing, telemetry, budgets, and the log of its own failures."""
 
-    def __init__(self, options: Options, pricing: Pricing, telemetry: Telemetry) -> None:
+    def __init__(self, options: Options, pricing: Pricing, telemetry: Telemetry, guard: Guard | None = None) -> None:
         self.options = options
         self.pricing = pricing
         self.telemetry = telemetry
+        self.guard = guard
         self._failed_once: set[str] = set()
+        # Budget settlements of async calls whose end could not be awaited (a stream closed or collected): the
+        # event loop runs them; this keeps them from being collected first.
+        self._settling: set[asyncio.Task[None]] = set()
 
     def begin(self, endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any]] | None:
         """A new call with its span started, and the keyword arguments to send; None if costspan failed."""
@@ -45,12 +52,63 @@ class Pipeline:
             return None
         return call, send_kwargs
 
+    def reserve(self, call: Call) -> None:
+        """Hold the call's worst case in its budgets before it is sent. A budget's refusal ends the call and
+        reaches the user; costspan's own failure lets the call go on unchecked."""
+        guard = self.guard
+        if guard is None:
+            return
+        try:
+            guard.reserve(call)
+        except BudgetExceededError as refused:
+            call.finish(refused)
+            raise
+        except Exception as failure:
+            self.log_failure("reserving a call's budget", failure)
+        if call.hold is not None:
+            call.watch = guard
+
+    async def areserve(self, call: Call) -> None:
+        guard = self.guard
+        if guard is None:
+            return
+        try:
+            await guard.areserve(call)
+        except BudgetExceededError as refused:
+            await call.afinish(refused)
+            raise
+        except Exception as failure:
+            self.log_failure("reserving a call's budget", failure)
+        if call.hold is not None:
+            call.watch = guard
+
     def end(self, call: Call, error: BaseException | None, completed: bool | None) -> None:
         end_ns = time.perf_counter_ns()
-        self._report(call, self._settle(call, error), error, completed, end_ns)
+        settlement = self._settle(call, error)
+        if call.hold is not None and self.guard is not None:
+            if call.is_async and _schedule(self._settling, self._aend(call, settlement, error, completed, end_ns)):
+                return
+            self._budget(self.guard.settle, call, settlement)
+        self._report(call, settlement, error, completed, end_ns)
 
     async def aend(self, call: Call, error: BaseException | None, completed: bool | None) -> None:
-        self.end(call, error, completed)
+        await self._aend(call, self._settle(call, error), error, completed, time.perf_counter_ns())
+
+    async def _aend(
+        self, call: Call, settlement: Settlement, error: BaseException | None, completed: bool | None, end_ns: int
+    ) -> None:
+        if call.hold is not None and self.guard is not None:
+            try:
+                await self.guard.asettle(call, settlement)
+            except Exception as failure:
+                self.log_failure("settling a call's budget", failure)
+        self._report(call, settlement, error, completed, end_ns)
+
+    def _budget(self, settle_budget: Any, call: Call, settlement: Settlement) -> None:
+        try:
+            settle_budget(call, settlement)
+        except Exception as failure:
+            self.log_failure("settling a call's budget", failure)
 
     def _settle(self, call: Call, error: BaseException | None) -> Settlement:
         try:
@@ -76,3 +134,17 @@ class Pipeline:
             _log.warning("costspan: %s failed; the call proceeds without it", step, exc_info=failure)
         else:
             _log.debug("costspan: %s failed again: %r", step, failure)
+
+
+def _schedule(tasks: set[asyncio.Task[None]], work: Any) -> bool:
+    """Run ``work`` (a coroutine) on this thread's event loop, if one is running; False (and ``work`` closed)
+    otherwise."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        work.close()
+        return False
+    task = loop.create_task(work)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    return True

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import wrapt
 
-from ._call import Call
+from ._call import Call, Watch
 from ._endpoint import ChunkReader
+from .budgets import BudgetExceededError as _Refusal
 
 __all__ = ["AsyncStreamProxy", "ObjectProxy", "StreamProxy", "make_helper_close", "proxy_stream"]
 
@@ -47,10 +48,40 @@ def _hide_unread(call: Call, usage_only: Callable[[Any], bool] | None, chunk: An
     return call.hide_usage_chunk and usage_only is not None and usage_only(chunk)
 
 
-# The chunk loops run once per chunk: a generator resumes for a fraction of a method call's cost.
+# The chunk loops run once per chunk: a generator resumes for a fraction of a method call's cost. A watched
+# stream (a budget's running cost) costs an addition and a comparison per chunk; the watch itself runs only when
+# the count reaches the point it asked to look again at.
+_NEVER = 1 << 62
+
+
+def _look(watch: Watch | None, call: Call, count: int, stream: Any) -> int:
+    """Where to look next; a budget's refusal passes, any other failure of the watch stops it."""
+    assert watch is not None
+    try:
+        return watch.check(call, count, stream)
+    except _Refusal:
+        raise
+    except Exception as failure:
+        call.log_failure("watching a stream's cost", failure)
+        return _NEVER
+
+
+async def _alook(watch: Watch | None, call: Call, count: int, stream: Any) -> int:
+    assert watch is not None
+    try:
+        return await watch.acheck(call, count, stream)
+    except _Refusal:
+        raise
+    except Exception as failure:
+        call.log_failure("watching a stream's cost", failure)
+        return _NEVER
+
+
 def _chunks(
     stream: Any, call: Call, read: ChunkReader, usage_only: Callable[[Any], bool] | None
 ) -> Generator[Any, None, None]:
+    watch = call.watch
+    count, look_at = 0, 1 if watch is not None else _NEVER
     try:
         yield None  # primed: from here on, closing or collecting the generator ends the call
         for chunk in stream:
@@ -62,6 +93,9 @@ def _chunks(
             except Exception as failure:
                 if _hide_unread(call, usage_only, chunk, failure):
                     continue
+            count += 1
+            if count >= look_at:
+                look_at = _look(watch, call, count, stream)
             yield chunk
     except GeneratorExit:
         call.finish(completed=False)
@@ -75,6 +109,8 @@ def _chunks(
 async def _achunks(
     stream: Any, call: Call, read: ChunkReader, usage_only: Callable[[Any], bool] | None
 ) -> AsyncGenerator[Any, None]:
+    watch = call.watch
+    count, look_at = 0, 1 if watch is not None else _NEVER
     try:
         yield None  # primed, as in _chunks
         async for chunk in stream:
@@ -86,12 +122,17 @@ async def _achunks(
             except Exception as failure:
                 if _hide_unread(call, usage_only, chunk, failure):
                     continue
+            count += 1
+            if count >= look_at:
+                look_at = await _alook(watch, call, count, stream)
             yield chunk
+    # Closing (aclose, or the event loop finalizing a dropped generator) may await: the call's end awaits its
+    # budget store's async client.
     except GeneratorExit:
-        call.finish(completed=False)
+        await call.afinish(completed=False)
         raise
     except BaseException as error:
-        call.finish(error, completed=False)
+        await call.afinish(error, completed=False)
         raise
     await call.afinish(completed=True)
 

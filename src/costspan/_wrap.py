@@ -34,10 +34,14 @@ def make_wrapper(endpoint: Endpoint, pipeline: Pipeline) -> Wrapper:
             if begun is None:
                 return await wrapped(*args, **kwargs)
             call, send_kwargs = begun
+            await pipeline.areserve(call)
             token = otel_context.attach(call.context)  # type: ignore[arg-type]
             try:
                 result = await wrapped(*args, **send_kwargs)
-            except BaseException as error:
+            except Exception as error:
+                await call.afinish(error)
+                raise
+            except BaseException as error:  # cancelled: end without awaiting anything more
                 call.finish(error)
                 raise
             finally:
@@ -54,6 +58,7 @@ def make_wrapper(endpoint: Endpoint, pipeline: Pipeline) -> Wrapper:
         if begun is None:
             return wrapped(*args, **kwargs)
         call, send_kwargs = begun
+        pipeline.reserve(call)
         token = otel_context.attach(call.context)  # type: ignore[arg-type]
         try:
             result = wrapped(*args, **send_kwargs)

@@ -9,6 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .budgets import Budget
+
+# The output a budget reserves for a request without an output bound (costspan._guard uses it).
+DEFAULT_MAX_OUTPUT_TOKENS = 4096
+
 __all__ = ["Options"]
 
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -26,12 +31,18 @@ class Options:
         Env: ``COSTSPAN_MODEL_ALIASES=prod-gpt=gpt-4.1,other=gpt-4.1-mini``.
     stream_usage: ask OpenAI chat and completion streams for their usage chunk when the caller did not, and
         hide that chunk from the caller. Env: ``COSTSPAN_STREAM_USAGE=false`` turns it off.
+    budgets: :class:`costspan.Budget` objects every call must fit (code only).
+    default_max_output_tokens: the output a budget reserves for a request that sets no ``max_tokens`` (or
+        ``max_completion_tokens`` / ``max_output_tokens``); a stream that outgrows it extends its reservation.
+        Env: ``COSTSPAN_DEFAULT_MAX_OUTPUT_TOKENS``.
     """
 
     metric_attributes: tuple[str, ...] = ()
     prices: Mapping[str, Any] | str | os.PathLike[str] | None = None
     model_aliases: Mapping[str, str] = field(default_factory=dict)
     stream_usage: bool = True
+    budgets: tuple[Budget, ...] = ()
+    default_max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
 
     @classmethod
     def load(cls, kwargs: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Options:
@@ -42,7 +53,25 @@ class Options:
             prices=kwargs.get("prices") or _path(environ.get("COSTSPAN_PRICES")),
             model_aliases=dict(kwargs.get("model_aliases") or _pairs(environ.get("COSTSPAN_MODEL_ALIASES", ""))),
             stream_usage=bool(kwargs.get("stream_usage", _flag(environ.get("COSTSPAN_STREAM_USAGE"), True))),
+            budgets=_budgets(kwargs.get("budgets", ())),
+            default_max_output_tokens=int(
+                kwargs.get(
+                    "default_max_output_tokens",
+                    environ.get("COSTSPAN_DEFAULT_MAX_OUTPUT_TOKENS", DEFAULT_MAX_OUTPUT_TOKENS),
+                )
+            ),
         )
+
+
+def _budgets(value: Any) -> tuple[Budget, ...]:
+    budgets = (value,) if isinstance(value, Budget) else tuple(value or ())
+    for budget in budgets:
+        if not isinstance(budget, Budget):
+            raise TypeError(f"budgets= takes costspan.Budget objects, not {budget!r}")
+    names = [budget.name for budget in budgets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"budgets= has two budgets of the same name: {names}; give them distinct name=...")
+    return budgets
 
 
 def _split(value: str) -> Sequence[str]:

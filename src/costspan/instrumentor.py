@@ -12,6 +12,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.semconv.schemas import Schemas
 from wrapt import wrap_function_wrapper
 
+from ._guard import Guard
 from ._pipeline import Pipeline
 from ._streams import make_helper_close
 from ._tokens import load_tokenizer_in_background
@@ -49,7 +50,16 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         meter = metrics.get_meter(__name__, __version__, kwargs.get("meter_provider"), schema_url=Schemas.V1_37_0.value)
         pricing = Pricing(options.prices, options.model_aliases)
         telemetry = Telemetry(tracer, meter, metric_attributes=options.metric_attributes)
-        pipeline = Pipeline(options, pricing, telemetry)
+        guard = None
+        if options.budgets:
+            guard = Guard(
+                options.budgets,
+                pricing,
+                meter,
+                metric_attributes=options.metric_attributes,
+                default_max_output_tokens=options.default_max_output_tokens,
+            )
+        pipeline = Pipeline(options, pricing, telemetry, guard)
         self._patched = []
         for provider in _PROVIDERS:
             if provider.is_installed():

@@ -35,6 +35,7 @@ class ProviderServer:
         self._lock = threading.Lock()
         self._replies: deque[Reply] = deque()
         self._requests: list[RecordedRequest] = []
+        self._hangups: list[RecordedRequest] = []
         self._http: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -86,6 +87,12 @@ class ProviderServer:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def hangups(self) -> list[RecordedRequest]:
+        """The requests whose streamed answer the client closed before its end."""
+        with self._lock:
+            return list(self._hangups)
+
     def push(self, *replies: Reply) -> None:
         with self._lock:
             self._replies.extend(replies)
@@ -94,6 +101,11 @@ class ProviderServer:
         with self._lock:
             self._replies.clear()
             self._requests.clear()
+            self._hangups.clear()
+
+    def _hung_up(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._hangups.append(request)
 
     def _answer(self, request: RecordedRequest) -> tuple[Reply, Response]:
         """Records the request and plans its answer; an unknown path takes no Reply from the queue."""
@@ -127,6 +139,8 @@ def _not_found(request: RecordedRequest) -> JsonResponse:
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # Hundreds of concurrent clients connect at once in load tests; socketserver's default backlog is 5.
+    request_queue_size = 1024
 
     def __init__(self, owner: ProviderServer) -> None:
         self.owner = owner
@@ -180,12 +194,18 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: test output is no place for an access log."""
 
     def do_POST(self) -> None:
-        reply, response = self.server.owner._answer(self._read())
+        request = self._read()
+        reply, response = self.server.owner._answer(request)
         self._pause(reply.delay)
-        if isinstance(response, StreamResponse):
-            self._stream(response, reply)
-        else:
+        if not isinstance(response, StreamResponse):
             self._json(response)
+            return
+        try:
+            self._stream(response, reply)
+        except OSError:
+            if not self.server.stopping.is_set() and reply.drop_after is None:
+                self.server.owner._hung_up(request)
+            raise
 
     do_GET = do_PUT = do_PATCH = do_DELETE = do_POST
 

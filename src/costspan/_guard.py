@@ -1,0 +1,339 @@
+"""Budgets on the call path: reserve a call's worst case before it is sent, watch a stream's running cost, and
+settle the call's actual cost (its :class:`~costspan.settle.Settlement`) once.
+
+The worst case is the request's estimated input plus its output bound (``max_tokens`` and the like, or
+``default_max_output_tokens`` when it sets none) times its choice count, priced like any call. A stream is
+watched without a pricing call or a store round trip per chunk: each chunk costs an addition and a comparison,
+and only when enough chunks have gone by that the running cost could have crossed what is reserved does the
+watch price the usage so far. Past the reservation it extends it (one round trip); when a budget refuses, the
+upstream response is closed and the stream raises :class:`BudgetExceededError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from ._call import Call
+from ._tokens import estimate_prompt_tokens, estimate_text_tokens
+from .budgets import Budget, BudgetExceededError, Reservation
+from .config import DEFAULT_MAX_OUTPUT_TOKENS
+from .pricing import Pricing, ResolvedPrice
+from .settle import Settlement
+from .usage import Usage
+
+__all__ = ["BUDGET_NAME", "Guard", "Hold"]
+
+_log = logging.getLogger("costspan")
+
+BUDGET_NAME = "costspan.budget.name"
+# A streamed chunk carries at most this many output tokens, as far as the watch is concerned: it looks again
+# once enough chunks have gone by to use up what is left at this rate. (Deltas carry one to a few tokens.)
+_MAX_TOKENS_PER_CHUNK = 16
+_NEVER = 1 << 62
+
+
+class Hold:
+    """A call's reservations and what its stream's watch needs to price its usage so far."""
+
+    __slots__ = ("ceiling", "counted_parts", "counted_tokens", "input_tokens", "price", "reservations", "step")
+
+    def __init__(
+        self, reservations: list[tuple[Budget, Reservation]], price: ResolvedPrice, amount: float, input_tokens: int
+    ) -> None:
+        self.reservations = reservations
+        self.price = price
+        self.ceiling = amount  # USD reserved in every budget the call falls under
+        # How much more a stream asks for when it runs past its reservation: a quarter of it at a time, so that
+        # a stream stopped because the next step does not fit leaves at most that much of the limit unused.
+        self.step = amount / 4
+        self.input_tokens = input_tokens  # estimated, until the provider says
+        self.counted_parts = 0
+        self.counted_tokens = 0
+
+
+class Guard:
+    """The budgets of one instrumentation, applied to each call; the instruments that report on them."""
+
+    def __init__(
+        self,
+        budgets: Sequence[Budget],
+        pricing: Pricing,
+        meter: Meter,
+        *,
+        metric_attributes: Sequence[str] = (),
+        default_max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
+    ) -> None:
+        self.budgets = tuple(budgets)
+        self.pricing = pricing
+        self.default_max_output_tokens = default_max_output_tokens
+        self._metric_attributes = frozenset(metric_attributes)
+        self._warned: set[tuple[str, str]] = set()
+        self._blocked = meter.create_counter(
+            "costspan.budget.blocked", unit="{request}", description="Calls refused or cut by a budget."
+        )
+        meter.create_observable_gauge(
+            "costspan.budget.spent", [self._observe_spent], unit="USD", description="Settled spend in the window."
+        )
+        meter.create_observable_gauge(
+            "costspan.budget.limit", [self._observe_limit], unit="USD", description="The budget's limit."
+        )
+        meter.create_observable_counter(
+            "costspan.budget.store_errors",
+            [self._observe_store_errors],
+            unit="{error}",
+            description="Budget operations that could not use their store.",
+        )
+
+    # -- before the call ---------------------------------------------------------------------------------------
+    def reserve(self, call: Call) -> None:
+        """Reserve the call's worst case in every budget it falls under; raises BudgetExceededError if one
+        refuses (after releasing what the others held)."""
+        plan = self._plan(call)
+        if plan is None:
+            return
+        applicable, price, amount, input_tokens = plan
+        held: list[tuple[Budget, Reservation]] = []
+        try:
+            for budget, value in applicable:
+                held.append((budget, budget.reserve(value, amount)))
+        except BudgetExceededError as refused:
+            for budget, reservation in held:
+                budget.settle(reservation, 0.0)
+            self._refused(call, refused)
+            raise
+        call.hold = Hold(held, price, amount, input_tokens)
+
+    async def areserve(self, call: Call) -> None:
+        plan = self._plan(call)
+        if plan is None:
+            return
+        applicable, price, amount, input_tokens = plan
+        held: list[tuple[Budget, Reservation]] = []
+        try:
+            for budget, value in applicable:
+                held.append((budget, await budget.areserve(value, amount)))
+        except BudgetExceededError as refused:
+            for budget, reservation in held:
+                await budget.asettle(reservation, 0.0)
+            self._refused(call, refused)
+            raise
+        call.hold = Hold(held, price, amount, input_tokens)
+
+    def _plan(self, call: Call) -> tuple[list[tuple[Budget, str | None]], ResolvedPrice, float, int] | None:
+        if not call.billed:
+            return None
+        applicable = list(self._applicable(call))
+        if not applicable:
+            return None
+        price = self.pricing.resolve(call.provider, call.model)
+        if price is None:
+            self._unpriced(call, applicable)
+            return None
+        input_tokens = estimate_prompt_tokens(call.prompt)
+        output_tokens = 0 if call.operation == "embeddings" else self._output_bound(call) * call.choice_count
+        amount = price.cost(Usage(input_tokens=input_tokens, output_tokens=output_tokens)).amount
+        return applicable, price, amount, input_tokens
+
+    def _output_bound(self, call: Call) -> int:
+        bound = call.max_output_tokens
+        return bound if bound is not None and bound >= 0 else self.default_max_output_tokens
+
+    def _applicable(self, call: Call) -> Iterable[tuple[Budget, str | None]]:
+        for budget in self.budgets:
+            scope = budget.scope
+            if scope is None:
+                yield budget, None
+                continue
+            value = call.attributes.get(scope)
+            if value is not None:
+                yield budget, str(value)
+            else:
+                self._warn_once(
+                    budget.name,
+                    scope,
+                    "costspan: budget %r is kept per %s, and a call without %s is not counted in it: "
+                    "set it with costspan.attribution(...)",
+                    budget.name,
+                    scope,
+                    scope,
+                )
+
+    def _unpriced(self, call: Call, applicable: list[tuple[Budget, str | None]]) -> None:
+        blocking = [budget for budget, _ in applicable if budget.on_unpriced == "block"]
+        if blocking:
+            budget = blocking[0]
+            refused = BudgetExceededError(
+                f"budget {budget.name!r} refused a call to {call.model!r} ({call.provider}), which has no known "
+                "price (on_unpriced='block'): price it with costspan.instrument(prices=...) or model_aliases",
+                budget=budget.name,
+                scope_value=dict(applicable)[budget],
+                spent=float("nan"),
+                reserved=float("nan"),
+                limit=budget.limit_usd,
+                estimate=float("nan"),
+            )
+            self._refused(call, refused)
+            raise refused
+        self._warn_once(
+            call.provider,
+            call.model,
+            "costspan: %r (%s) has no known price, so budgets reserve and count nothing for its calls "
+            "(on_unpriced='allow')",
+            call.model,
+            call.provider,
+        )
+
+    def _refused(self, call: Call, refused: BudgetExceededError) -> None:
+        self._blocked.add(1, {BUDGET_NAME: refused.budget}, call.context)
+        span = call.span
+        if span is not None:
+            span.add_event("costspan.budget.exceeded", _event_attributes(refused))
+
+    # -- a stream's running cost ------------------------------------------------------------------------------
+    def check(self, call: Call, count: int, stream: Any) -> int:
+        """Price the stream's usage so far; extend the reservations past it, or close the stream and raise.
+        Returns the chunk count at which to look again."""
+        hold = call.hold
+        if hold is None:
+            return _NEVER
+        running = self._running(call, hold)
+        if running > hold.ceiling:
+            more = max(running - hold.ceiling, hold.step)
+            for budget, reservation in hold.reservations:
+                if not budget.extend(reservation, more):
+                    stream.close()
+                    raise self._cut(call, reservation)
+            hold.ceiling += more
+        return count + self._chunks_until(hold, running)
+
+    async def acheck(self, call: Call, count: int, stream: Any) -> int:
+        hold = call.hold
+        if hold is None:
+            return _NEVER
+        running = self._running(call, hold)
+        if running > hold.ceiling:
+            more = max(running - hold.ceiling, hold.step)
+            for budget, reservation in hold.reservations:
+                if not await budget.aextend(reservation, more):
+                    await stream.close()
+                    raise self._cut(call, reservation)
+            hold.ceiling += more
+        return count + self._chunks_until(hold, running)
+
+    def _running(self, call: Call, hold: Hold) -> float:
+        parts = call.output_parts
+        if len(parts) > hold.counted_parts:
+            hold.counted_tokens += estimate_text_tokens("".join(parts[hold.counted_parts :]))
+            hold.counted_parts = len(parts)
+        output = max(call.output_tokens, call.chunk_count, hold.counted_tokens)
+        if call.max_output_tokens is not None:  # an estimate from text never goes past what the request allows
+            output = min(output, call.max_output_tokens * call.choice_count)
+        usage = Usage(
+            input_tokens=call.input_tokens if call.input_seen else hold.input_tokens,
+            output_tokens=output,
+            cache_read_tokens=call.cache_read_tokens,
+            cache_write_tokens=call.cache_write_tokens,
+            cache_write_1h_tokens=call.cache_write_1h_tokens,
+        )
+        return hold.price.cost(usage).amount
+
+    def _chunks_until(self, hold: Hold, running: float) -> int:
+        per_token = hold.price.rates_for(hold.input_tokens).output
+        if per_token <= 0:
+            return _NEVER
+        tokens_left = (hold.ceiling - running) / per_token
+        return max(1, int(tokens_left // _MAX_TOKENS_PER_CHUNK))
+
+    def _cut(self, call: Call, reservation: Reservation) -> BudgetExceededError:
+        refused = reservation.refusal
+        assert refused is not None  # extend() returned False, so it says why
+        self._refused(call, refused)
+        return refused
+
+    # -- after the call ---------------------------------------------------------------------------------------
+    def settle(self, call: Call, settlement: Settlement) -> None:
+        hold, call.hold = call.hold, None
+        if hold is None:
+            return
+        amount = self._amount(hold, settlement)
+        for budget, reservation in hold.reservations:
+            self._crossed(call, budget, reservation, budget.settle(reservation, amount))
+
+    async def asettle(self, call: Call, settlement: Settlement) -> None:
+        hold, call.hold = call.hold, None
+        if hold is None:
+            return
+        amount = self._amount(hold, settlement)
+        for budget, reservation in hold.reservations:
+            self._crossed(call, budget, reservation, await budget.asettle(reservation, amount))
+
+    def _amount(self, hold: Hold, settlement: Settlement) -> float:
+        if settlement.cost is not None:
+            return settlement.cost.amount
+        if settlement.usage is None:
+            return 0.0
+        # Priced when reserved, unpriced now (the response named another model): the reservation's price holds.
+        return hold.price.cost(settlement.usage).amount
+
+    def _crossed(self, call: Call, budget: Budget, reservation: Reservation, thresholds: tuple[float, ...]) -> None:
+        span = call.span
+        for threshold in thresholds:
+            if span is not None:
+                attributes: dict[str, Any] = {
+                    BUDGET_NAME: budget.name,
+                    "costspan.budget.threshold": threshold,
+                    "costspan.budget.limit": budget.limit_usd,
+                }
+                if reservation.scope_value is not None:
+                    attributes["costspan.budget.scope_value"] = reservation.scope_value
+                span.add_event("costspan.budget.threshold", attributes)
+
+    # -- gauges -------------------------------------------------------------------------------------------------
+    def _observe_spent(self, options: CallbackOptions) -> Iterable[Observation]:
+        for budget, value, attributes in self._observed():
+            try:
+                yield Observation(budget.spent(value), attributes)
+            except Exception as failure:  # a store that is down: no point, and the store-error counter says why
+                _log.debug("costspan: budget %r spent() failed: %r", budget.name, failure)
+
+    def _observe_limit(self, options: CallbackOptions) -> Iterable[Observation]:
+        for budget, _, attributes in self._observed():
+            yield Observation(budget.limit_usd, attributes)
+
+    def _observe_store_errors(self, options: CallbackOptions) -> Iterable[Observation]:
+        for budget in self.budgets:
+            yield Observation(budget.store_errors, {BUDGET_NAME: budget.name})
+
+    def _observed(self) -> Iterable[tuple[Budget, str | None, dict[str, Any]]]:
+        """Unscoped budgets; scoped ones per scope value seen, when their scope is one of the metric attributes
+        (the application chose that cardinality)."""
+        for budget in self.budgets:
+            scope = budget.scope
+            if scope is None:
+                yield budget, None, {BUDGET_NAME: budget.name}
+            elif scope in self._metric_attributes:
+                for value in budget.scope_values():
+                    yield budget, value, {BUDGET_NAME: budget.name, scope: value}
+
+    def _warn_once(self, first: str, second: str, message: str, *args: object) -> None:
+        if (first, second) not in self._warned:
+            self._warned.add((first, second))
+            _log.warning(message, *args)
+
+
+def _event_attributes(refused: BudgetExceededError) -> dict[str, Any]:
+    out: dict[str, Any] = {BUDGET_NAME: refused.budget, "costspan.budget.limit": refused.limit}
+    for key, value in (
+        ("costspan.budget.spent", refused.spent),
+        ("costspan.budget.reserved", refused.reserved),
+        ("costspan.budget.estimate", refused.estimate),
+    ):
+        if value == value:  # not NaN: the store could tell
+            out[key] = value
+    if refused.scope_value is not None:
+        out["costspan.budget.scope_value"] = refused.scope_value
+    return out

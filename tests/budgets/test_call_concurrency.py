@@ -1,0 +1,97 @@
+"""Concurrent real calls against one budget lose nothing and never overspend: OS processes on one Redis budget,
+and hundreds of asyncio calls on the memory store and on Redis through redis.asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import openai
+from budgets.helpers import RedisServer, Stores
+
+import costspan
+from costspan.testing import ProviderServer
+from support import API_KEY
+
+WORKER = Path(__file__).with_name("call_worker.py")
+MESSAGES = [{"role": "user", "content": "Summarise the quarterly report in three bullet points, please."}]
+NANOS = 1_000_000_000
+
+
+def _nanos(amounts: list[float]) -> int:
+    return sum(round(amount * NANOS) for amount in amounts)
+
+
+def _check(budget: costspan.Budget, costs: list[float], refusals: list[dict[str, float]], largest: float) -> None:
+    """What concurrency must not break: the budget holds exactly the spans' costs, no reservation is left, the
+    limit binds, and it is never passed by more than one reservation (here, by nothing: a call's reservation, its
+    estimated input and max_tokens, covers what it costs)."""
+    assert costs and refusals, "the test must both fill the budget and be refused"
+    assert round(budget.spent() * NANOS) == _nanos(costs), "settlement lost or added money"
+    assert budget.reserved() == 0.0, "a reservation outlived its call"
+    assert budget.spent() <= budget.limit_usd + largest
+    assert budget.spent() <= budget.limit_usd
+    for refusal in refusals:
+        assert refusal["spent"] + refusal["reserved"] + refusal["estimate"] > budget.limit_usd - 1e-9
+
+
+def test_eight_processes_fifty_calls_each(redis_server: RedisServer, server: ProviderServer) -> None:
+    # 400 calls of about $0.0000288 each (12 input and 9 output tokens of gpt-4.1-mini): room for about 250.
+    config = {"limit_usd": 0.0075, "store": redis_server.url, "name": "calls-race", "on_store_error": "block"}
+    budget = costspan.Budget(**config)
+    options = {"budget": config, "base_url": server.openai_base_url, "calls": 50}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), json.dumps(options)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(8)
+    ]
+    try:
+        for worker in workers:
+            assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        results = [json.loads(worker.communicate(timeout=180)[0]) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    costs = [cost for result in results for cost in result["costs"]]
+    refusals = [refusal for result in results for refusal in result["refusals"]]
+    assert len(costs) + len(refusals) == 400
+    largest = max(refusal["estimate"] for refusal in refusals)
+    _check(budget, costs, refusals, largest)
+
+
+async def test_two_hundred_asyncio_calls(stores: Stores, server: ProviderServer, otel: Any, instrument: Any) -> None:
+    budget = stores.budget(0.003, on_store_error="block")
+    instrument(budgets=[budget])
+    refusals: list[dict[str, float]] = []
+    async with openai.AsyncOpenAI(base_url=server.openai_base_url, api_key=API_KEY, max_retries=0) as client:
+
+        async def call(index: int) -> None:
+            try:
+                if index % 2:
+                    stream = await client.chat.completions.create(
+                        model="gpt-4.1-mini", messages=MESSAGES, max_tokens=16, stream=True
+                    )
+                    async for _ in stream:
+                        pass
+                else:
+                    await client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, max_tokens=16)
+            except costspan.BudgetExceededError as error:
+                refusals.append({key: getattr(error, key) for key in ("spent", "reserved", "limit", "estimate")})
+
+        await asyncio.gather(*(call(index) for index in range(200)))
+    costs = [
+        span.attributes["gen_ai.usage.cost.amount"] for span in otel.spans() if "error.type" not in span.attributes
+    ]
+    assert len(costs) + len(refusals) == 200
+    otel.lifecycle.assert_each_ended_once()
+    _check(budget, costs, refusals, max(refusal["estimate"] for refusal in refusals))
