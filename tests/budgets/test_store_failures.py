@@ -154,7 +154,12 @@ def test_a_client_that_retries_counts_each_step_once(own_redis: RedisServer, slo
     """A user's client that retries on timeout delivers a reserve or a settle again when the reply is late: the
     scripts recognise the reservation, so three deliveries hold once and settle once."""
     client = redis.Redis(
-        host="127.0.0.1", port=slow_proxy.port, password=PASSWORD, socket_timeout=0.3, retry=Retry(NoBackoff(), 2)
+        host="127.0.0.1",
+        port=slow_proxy.port,
+        password=PASSWORD,
+        socket_timeout=0.3,
+        retry=Retry(NoBackoff(), 2),
+        retry_on_error=[redis.TimeoutError],
     )
     budget = Budget(10.0, store=client, name=f"retried-{time.time_ns()}")
     budget.settle(budget.reserve(None, 0.1), 0.1)  # connected, scripts loaded
