@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_RESERVATION_TTL", "Budget", "Reservation", "ThresholdEvent"]
 
 DEFAULT_RESERVATION_TTL = 900.0
-RETRY_AFTER = 1.0  # seconds a failed store is left alone before the next call tries it again
 _KEEP = 3600.0  # seconds a window's counters outlive it (beyond the reservation TTL)
 _log = logging.getLogger("costspan")
 _T = TypeVar("_T")
@@ -509,70 +508,66 @@ class Budget:
 
 
 class _Health:
-    """The store's failure policy: count failures, warn once per outage, leave a failed store alone for
-    RETRY_AFTER seconds so an outage costs one timeout a second rather than one per call."""
+    """Counts store failures and logs them once per outage: a warning when the store starts failing (at most one a
+    minute, should it flap), an info line when it answers again, debug lines between. (The Redis store itself
+    leaves a server that stopped answering alone for a moment; see costspan.budgets._redis.)"""
 
     def __init__(self, budget: Budget) -> None:
         self._budget = budget
         self._lock = threading.Lock()
         self.errors = 0
-        self._retry_at = 0.0
-        self._down: StoreError | None = None
+        self._down = False
+        self._warned = False
+        self._quiet_until = 0.0
 
     def call(self, step: Callable[[], _T]) -> _T:
-        self._check()
         try:
             result = step()
         except StoreError as error:
             self._failed(error)
             raise
-        self._ok()
+        if self._down:
+            self._ok()
         return result
 
     async def acall(self, step: Callable[[], Awaitable[_T]]) -> _T:
-        self._check()
         try:
             result = await step()
         except StoreError as error:
             self._failed(error)
             raise
-        self._ok()
+        if self._down:
+            self._ok()
         return result
 
-    def _check(self) -> None:
-        down = self._down
-        if down is not None and time.monotonic() < self._retry_at:
-            with self._lock:
-                self.errors += 1
-            raise StoreError(str(down))  # a new one: raising the same one again would grow its traceback
-
     def _failed(self, error: StoreError) -> None:
+        now = time.monotonic()
         with self._lock:
             self.errors += 1
-            self._retry_at = time.monotonic() + RETRY_AFTER
-            first, self._down = self._down is None, error
-        if first:
-            budget = self._budget
-            consequence = "refused" if budget.on_store_error == "block" else "let through unchecked"
-            _log.warning(
-                "costspan: budget %r cannot use its store %s (%s); calls are %s (on_store_error=%r) until it answers",
-                budget.name,
-                budget._store.describe(),
-                error,
-                consequence,
-                budget.on_store_error,
-            )
-        else:
-            _log.debug("costspan: budget %r store still failing: %s", self._budget.name, error)
+            warn = not self._down and now >= self._quiet_until
+            self._down = True
+            if warn:
+                self._warned, self._quiet_until = True, now + 60
+        budget = self._budget
+        if not warn:
+            _log.debug("costspan: budget %r store failed: %s", budget.name, error)
+            return
+        consequence = "refused" if budget.on_store_error == "block" else "let through unchecked"
+        _log.warning(
+            "costspan: budget %r cannot use its store %s (%s); calls are %s (on_store_error=%r) until it answers",
+            budget.name,
+            budget._store.describe(),
+            error,
+            consequence,
+            budget.on_store_error,
+        )
 
     def _ok(self) -> None:
-        if self._down is not None:
-            with self._lock:
-                recovered, self._down = self._down is not None, None
-            if recovered:
-                _log.info(
-                    "costspan: budget %r store %s answers again", self._budget.name, self._budget._store.describe()
-                )
+        with self._lock:
+            announce, self._down, self._warned = self._down and self._warned, False, False
+        if announce:
+            budget = self._budget
+            _log.info("costspan: budget %r store %s answers again", budget.name, budget._store.describe())
 
 
 _PROCESS = [os.urandom(6).hex()]
