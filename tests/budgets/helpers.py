@@ -75,10 +75,13 @@ class RedisServer:
 
 
 class SlowProxy:
-    """A TCP proxy in front of a server that holds every chunk ``delay`` seconds before passing it on."""
+    """A TCP proxy in front of a server. ``delay``: every chunk, either way, waits that long (a stalled Redis).
+    ``script_delay``: only the reply to a script (EVALSHA) waits (a Redis slow to answer, whose connections
+    still open quickly, so a client that retries really does deliver the script again)."""
 
     def __init__(self, port: int) -> None:
         self.delay = 0.0
+        self.script_delay = 0.0
         self._upstream = port
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
@@ -92,13 +95,22 @@ class SlowProxy:
             while True:
                 downstream, _ = self._listener.accept()
                 upstream = socket.create_connection(("127.0.0.1", self._upstream))
-                threading.Thread(target=self._pump, args=(downstream, upstream), daemon=True).start()
-                threading.Thread(target=self._pump, args=(upstream, downstream), daemon=True).start()
+                scripts = threading.Semaphore(0)  # one release per script sent, one acquire per reply held
+                threading.Thread(target=self._requests, args=(downstream, upstream, scripts), daemon=True).start()
+                threading.Thread(target=self._replies, args=(upstream, downstream, scripts), daemon=True).start()
 
-    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+    def _requests(self, source: socket.socket, target: socket.socket, scripts: threading.Semaphore) -> None:
         with contextlib.suppress(OSError), source, target:
             while data := source.recv(65536):
+                if b"EVALSHA" in data:
+                    scripts.release()
                 time.sleep(self.delay)
+                target.sendall(data)
+
+    def _replies(self, source: socket.socket, target: socket.socket, scripts: threading.Semaphore) -> None:
+        with contextlib.suppress(OSError), source, target:
+            while data := source.recv(65536):
+                time.sleep(self.delay + (self.script_delay if scripts.acquire(blocking=False) else 0))
                 target.sendall(data)
 
 

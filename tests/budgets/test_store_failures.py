@@ -8,9 +8,14 @@ import logging
 import math
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+import redis
 from budgets.helpers import PASSWORD, RedisServer, SlowProxy, Way
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from costspan.budgets import Budget, BudgetStoreError, Reservation
 
@@ -143,3 +148,43 @@ async def retry(way: Way, budget: Budget) -> Reservation:
         except BudgetStoreError:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_a_client_that_retries_counts_each_step_once(own_redis: RedisServer, slow_proxy: SlowProxy) -> None:
+    """A user's client that retries on timeout delivers a reserve or a settle again when the reply is late: the
+    scripts recognise the reservation, so three deliveries hold once and settle once."""
+    client = redis.Redis(
+        host="127.0.0.1",
+        port=slow_proxy.port,
+        password=PASSWORD,
+        socket_timeout=0.3,
+        retry=Retry(NoBackoff(), 2),
+        retry_on_error=[redis.TimeoutError],
+    )
+    budget = Budget(10.0, store=client, name=f"retried-{time.time_ns()}")
+    budget.settle(budget.reserve(None, 0.1), 0.1)  # connected, scripts loaded
+    with delivered_three_times(own_redis, slow_proxy):
+        late = budget.reserve(None, 1.0)  # no reply in time: the call goes on unchecked
+    assert not late.stored
+    assert budget.reserved() == 1.0
+    budget.settle(late, 0.75)
+    assert (budget.spent(), budget.reserved()) == (0.85, 0.0)
+    settling = budget.reserve(None, 0.5)
+    with delivered_three_times(own_redis, slow_proxy):
+        assert budget.settle(settling, 0.5) == ()  # no reply in time
+    assert (budget.spent(), budget.reserved()) == (1.35, 0.0)
+    client.close()
+
+
+@contextmanager
+def delivered_three_times(server: RedisServer, proxy: SlowProxy) -> Iterator[None]:
+    """Replies to scripts come too late within the block; after it, the late ones have landed and the failed
+    store is due to be tried again."""
+    admin = server.client()
+    before = admin.info("commandstats")["cmdstat_evalsha"]["calls"]
+    proxy.script_delay = 0.5
+    yield
+    proxy.script_delay = 0
+    time.sleep(1.1)
+    assert admin.info("commandstats")["cmdstat_evalsha"]["calls"] - before == 3
+    admin.close()

@@ -8,11 +8,10 @@ import math
 import os
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ._errors import BudgetExceededError, BudgetStoreError, usd
@@ -27,10 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_RESERVATION_TTL", "Budget", "Reservation", "ThresholdEvent"]
 
 DEFAULT_RESERVATION_TTL = 900.0
-RETRY_AFTER = 1.0  # seconds a failed store is left alone before the next call tries it again
 _KEEP = 3600.0  # seconds a window's counters outlive it (beyond the reservation TTL)
 _log = logging.getLogger("costspan")
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,10 +174,11 @@ class Budget:
             clock=self._clock,
         )
         self._store: Store = _open_store(store, rules)
+        self._lock = threading.Lock()
         self._window = window_at(self._window_kind, self._zone, self._clock())
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._seen_window: int | None = self._window.id
-        self._seen_lock = threading.Lock()
+        self._global = Slot(None, self._window.id, self._window.end)
+        # The current window's slot per scope value reserved for: what scope_values() lists (insertion-ordered).
+        self._seen: dict[str, Slot] = {}
         self._health = _Health(self)
 
     # -- read-only configuration --------------------------------------------------------------------------------
@@ -266,10 +264,10 @@ class Budget:
         return max(self._limit_nanos_left((await self._astatus(scope_value)).spent), 0) / NANOS_PER_USD
 
     def scope_values(self) -> list[str]:
-        """Scope values this process has reserved for in the current window, most recent last (at most 10,000):
-        the values to report per-scope figures for."""
+        """Scope values this process has reserved for in the current window, in first-seen order (at most the
+        10,000 latest): the values to report per-scope figures for."""
         self._current()
-        with self._seen_lock:
+        with self._lock:
             return list(self._seen)
 
     # -- the call path ------------------------------------------------------------------------------------------
@@ -278,7 +276,7 @@ class Budget:
         does not fit (action "block")."""
         slot, rid, nanos = self._prepare(scope_value, amount_usd)
         try:
-            outcome = self._health.call(lambda: self._store.reserve(slot, rid, nanos, self._refuse_above))
+            outcome = self._store.reserve(slot, rid, nanos, self._refuse_above)
         except StoreError as error:
             return self._unstored(slot, rid, nanos, error)
         return self._reserved(slot, rid, nanos, outcome)
@@ -286,7 +284,7 @@ class Budget:
     async def areserve(self, scope_value: str | None, amount_usd: float) -> Reservation:
         slot, rid, nanos = self._prepare(scope_value, amount_usd)
         try:
-            outcome = await self._health.acall(lambda: self._store.areserve(slot, rid, nanos, self._refuse_above))
+            outcome = await self._store.areserve(slot, rid, nanos, self._refuse_above)
         except StoreError as error:
             return self._unstored(slot, rid, nanos, error)
         return self._reserved(slot, rid, nanos, outcome)
@@ -299,9 +297,7 @@ class Budget:
             return False
         total = reservation._nanos + add
         try:
-            outcome = self._health.call(
-                lambda: self._store.extend(reservation._slot, reservation.id, add, total, self._refuse_above)
-            )
+            outcome = self._store.extend(reservation._slot, reservation.id, add, total, self._refuse_above)
         except StoreError as error:
             return self._extend_failed(reservation, add, error)
         return self._extended(reservation, add, outcome)
@@ -312,9 +308,7 @@ class Budget:
             return False
         total = reservation._nanos + add
         try:
-            outcome = await self._health.acall(
-                lambda: self._store.aextend(reservation._slot, reservation.id, add, total, self._refuse_above)
-            )
+            outcome = await self._store.aextend(reservation._slot, reservation.id, add, total, self._refuse_above)
         except StoreError as error:
             return self._extend_failed(reservation, add, error)
         return self._extended(reservation, add, outcome)
@@ -327,10 +321,9 @@ class Budget:
         if actual is None:
             return ()
         try:
-            outcome = self._health.call(
-                lambda: self._store.settle(reservation._slot, reservation.id, actual, reservation.stored)
-            )
-        except StoreError:
+            outcome = self._store.settle(reservation._slot, reservation.id, actual, reservation.stored)
+        except StoreError as error:
+            self._health.failed(error)
             return ()
         return self._settled(reservation, outcome)
 
@@ -339,55 +332,54 @@ class Budget:
         if actual is None:
             return ()
         try:
-            outcome = await self._health.acall(
-                lambda: self._store.asettle(reservation._slot, reservation.id, actual, reservation.stored)
-            )
-        except StoreError:
+            outcome = await self._store.asettle(reservation._slot, reservation.id, actual, reservation.stored)
+        except StoreError as error:
+            self._health.failed(error)
             return ()
         return self._settled(reservation, outcome)
 
     # -- internals ------------------------------------------------------------------------------------------------
     def _current(self) -> Window:
-        now = self._clock()
         window = self._window
-        if now not in window:
-            window = self._window = window_at(self._window_kind, self._zone, now)
-        if window.id != self._seen_window:
-            with self._seen_lock:
-                self._seen = OrderedDict()
-                self._seen_window = window.id
+        now = self._clock()
+        if not window.start <= now < window.end:
+            window = window_at(self._window_kind, self._zone, now)
+            with self._lock:
+                self._window, self._seen = window, {}
+                self._global = Slot(None, window.id, window.end)
         return window
 
     def _slot(self, scope_value: str | None) -> Slot:
         window = self._current()
         if self._scope is None:
-            return Slot(None, window.id, window.end)
+            return self._global
         if scope_value is None:
             raise ValueError(f"budget {self._name!r} is kept per {self._scope}: pass the call's {self._scope} value")
-        return Slot(str(scope_value), window.id, window.end)
+        return self._seen.get(scope_value) or Slot(str(scope_value), window.id, window.end)
 
     def _prepare(self, scope_value: str | None, amount_usd: float) -> tuple[Slot, str, int]:
-        slot, nanos = self._slot(scope_value), check_amount(amount_usd)
-        if slot.scope_value is not None:
-            self._saw(slot.scope_value)
+        nanos = check_amount(amount_usd)
+        slot = self._slot(scope_value)
+        if slot.scope_value is not None and slot.scope_value not in self._seen:
+            self._saw(slot)
         return slot, _new_id(), nanos
 
-    def _saw(self, value: str) -> None:
-        with self._seen_lock:
+    def _saw(self, slot: Slot) -> None:
+        with self._lock:
             seen = self._seen
-            if value in seen:
-                seen.move_to_end(value)
-            else:
-                seen[value] = None
+            if slot.window == self._window.id:
+                seen[slot.scope_value] = slot  # type: ignore[index]
                 if len(seen) > MAX_SLOTS:
-                    seen.popitem(last=False)
+                    del seen[next(iter(seen))]
 
     def _reserved(self, slot: Slot, rid: str, nanos: int, outcome: Outcome) -> Reservation:
+        self._health.answered()
         if not outcome.ok:
             raise self._exceeded(slot.scope_value, outcome, nanos, "refused a call needing")
         return Reservation(self._name, slot, rid, nanos, stored=True)
 
     def _unstored(self, slot: Slot, rid: str, nanos: int, error: StoreError) -> Reservation:
+        self._health.failed(error)
         if self._on_store_error == "block":
             raise self._store_error(slot.scope_value, nanos, error, "refused a call needing")
         return Reservation(self._name, slot, rid, nanos, stored=False)
@@ -398,6 +390,7 @@ class Budget:
         return None if reservation.settled else add
 
     def _extended(self, reservation: Reservation, add: int, outcome: Outcome) -> bool:
+        self._health.answered()
         if not outcome.ok:
             reservation.refusal = self._exceeded(reservation.scope_value, outcome, add, "stopped a call needing")
             return False
@@ -406,6 +399,7 @@ class Budget:
         return True
 
     def _extend_failed(self, reservation: Reservation, add: int, error: StoreError) -> bool:
+        self._health.failed(error)
         if self._on_store_error == "block":
             reservation.refusal = self._store_error(reservation.scope_value, add, error, "stopped a call needing")
             return False
@@ -422,6 +416,7 @@ class Budget:
         return actual
 
     def _settled(self, reservation: Reservation, outcome: Outcome) -> tuple[float, ...]:
+        self._health.answered()
         if outcome.crossed and self._on_threshold is not None:
             for threshold in outcome.crossed:
                 self._fire(reservation._slot, threshold, outcome.spent)
@@ -441,16 +436,24 @@ class Budget:
     def _status(self, scope_value: str | None) -> Outcome:
         slot = self._slot(scope_value)
         try:
-            return self._health.call(lambda: self._store.status(slot))
+            outcome = self._store.status(slot)
         except StoreError as error:
-            raise self._store_error(slot.scope_value, math.nan, error, "could not read its spend for") from error
+            raise self._unreadable(slot, error) from error
+        self._health.answered()
+        return outcome
 
     async def _astatus(self, scope_value: str | None) -> Outcome:
         slot = self._slot(scope_value)
         try:
-            return await self._health.acall(lambda: self._store.astatus(slot))
+            outcome = await self._store.astatus(slot)
         except StoreError as error:
-            raise self._store_error(slot.scope_value, math.nan, error, "could not read its spend for") from error
+            raise self._unreadable(slot, error) from error
+        self._health.answered()
+        return outcome
+
+    def _unreadable(self, slot: Slot, error: StoreError) -> BudgetStoreError:
+        self._health.failed(error)
+        return self._store_error(slot.scope_value, math.nan, error, "could not read its spend for")
 
     def _limit_nanos_left(self, spent: int) -> int:
         return self._limit_ns - spent
@@ -509,70 +512,50 @@ class Budget:
 
 
 class _Health:
-    """The store's failure policy: count failures, warn once per outage, leave a failed store alone for
-    RETRY_AFTER seconds so an outage costs one timeout a second rather than one per call."""
+    """Counts store failures and logs them once per outage: a warning when the store starts failing (at most one a
+    minute, should it flap), an info line when it answers again, debug lines between. (The Redis store itself
+    leaves a server that stopped answering alone for a moment; see costspan.budgets._redis.)"""
 
     def __init__(self, budget: Budget) -> None:
         self._budget = budget
         self._lock = threading.Lock()
         self.errors = 0
-        self._retry_at = 0.0
-        self._down: StoreError | None = None
+        self._down = False
+        self._warned = False
+        self._quiet_until = 0.0
 
-    def call(self, step: Callable[[], _T]) -> _T:
-        self._check()
-        try:
-            result = step()
-        except StoreError as error:
-            self._failed(error)
-            raise
-        self._ok()
-        return result
+    def answered(self) -> None:
+        if self._down:
+            self._recovered()
 
-    async def acall(self, step: Callable[[], Awaitable[_T]]) -> _T:
-        self._check()
-        try:
-            result = await step()
-        except StoreError as error:
-            self._failed(error)
-            raise
-        self._ok()
-        return result
-
-    def _check(self) -> None:
-        down = self._down
-        if down is not None and time.monotonic() < self._retry_at:
-            with self._lock:
-                self.errors += 1
-            raise StoreError(str(down))  # a new one: raising the same one again would grow its traceback
-
-    def _failed(self, error: StoreError) -> None:
+    def failed(self, error: StoreError) -> None:
+        now = time.monotonic()
         with self._lock:
             self.errors += 1
-            self._retry_at = time.monotonic() + RETRY_AFTER
-            first, self._down = self._down is None, error
-        if first:
-            budget = self._budget
-            consequence = "refused" if budget.on_store_error == "block" else "let through unchecked"
-            _log.warning(
-                "costspan: budget %r cannot use its store %s (%s); calls are %s (on_store_error=%r) until it answers",
-                budget.name,
-                budget._store.describe(),
-                error,
-                consequence,
-                budget.on_store_error,
-            )
-        else:
-            _log.debug("costspan: budget %r store still failing: %s", self._budget.name, error)
+            warn = not self._down and now >= self._quiet_until
+            self._down = True
+            if warn:
+                self._warned, self._quiet_until = True, now + 60
+        budget = self._budget
+        if not warn:
+            _log.debug("costspan: budget %r store failed: %s", budget.name, error)
+            return
+        consequence = "refused" if budget.on_store_error == "block" else "let through unchecked"
+        _log.warning(
+            "costspan: budget %r cannot use its store %s (%s); calls are %s (on_store_error=%r) until it answers",
+            budget.name,
+            budget._store.describe(),
+            error,
+            consequence,
+            budget.on_store_error,
+        )
 
-    def _ok(self) -> None:
-        if self._down is not None:
-            with self._lock:
-                recovered, self._down = self._down is not None, None
-            if recovered:
-                _log.info(
-                    "costspan: budget %r store %s answers again", self._budget.name, self._budget._store.describe()
-                )
+    def _recovered(self) -> None:
+        with self._lock:
+            announce, self._down, self._warned = self._down and self._warned, False, False
+        if announce:
+            budget = self._budget
+            _log.info("costspan: budget %r store %s answers again", budget.name, budget._store.describe())
 
 
 _PROCESS = [os.urandom(6).hex()]

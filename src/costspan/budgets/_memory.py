@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ _log = logging.getLogger("costspan")
 @dataclass(slots=True)
 class _Counters:
     end: float
+    next_level: float  # the lowest threshold level not fired yet (inf: all fired)
     spent: int = 0
     reserved: int = 0
     holds: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (nanodollars, expiry ms)
@@ -94,13 +96,16 @@ class MemoryStore:
             elif stored:  # settled before: exactly once
                 return Outcome(False, counters.spent, counters.reserved)
             counters.spent += actual
-            crossed = tuple(
-                fraction
-                for fraction, level in self._rules.thresholds
-                if counters.spent >= level and fraction not in counters.fired
-            )
-            counters.fired.update(crossed)
-            return Outcome(True, counters.spent, counters.reserved, crossed)
+            if counters.spent < counters.next_level:
+                return Outcome(True, counters.spent, counters.reserved)
+            return Outcome(True, counters.spent, counters.reserved, self._fire(counters))
+
+    def _fire(self, counters: _Counters) -> tuple[float, ...]:
+        thresholds = self._rules.thresholds
+        crossed = tuple(f for f, level in thresholds if counters.spent >= level and f not in counters.fired)
+        counters.fired.update(crossed)
+        counters.next_level = min((level for f, level in thresholds if f not in counters.fired), default=math.inf)
+        return crossed
 
     def status(self, slot: Slot) -> Outcome:
         with self._lock:
@@ -130,7 +135,8 @@ class MemoryStore:
             self._sweep(now)
         counters = self._slots.get(slot)
         if counters is None:
-            counters = self._slots[slot] = _Counters(slot.end)
+            first = min((level for _, level in self._rules.thresholds), default=math.inf)
+            counters = self._slots[slot] = _Counters(slot.end, first)
             if len(self._slots) > MAX_SLOTS:
                 self._forget_one()
         else:

@@ -3,8 +3,13 @@ async calls, each step one atomic Lua script (EVALSHA, loaded again on NOSCRIPT 
 
 Clients built from a URL connect and read with a short timeout (``TIMEOUT`` seconds) and never retry, so a dead
 or stalled Redis costs one short timeout, not seconds; URL query parameters override it
-(``redis://host:6379/0?socket_timeout=1``). Their pool holds up to ``POOL_SIZE`` connections; a call past that
-waits up to ``TIMEOUT`` for a free one (redis-py's own pool would fail it at once: "Too many connections").
+(``redis://host:6379/0?socket_timeout=1``). A failed step after which nothing has answered (the server is down,
+not merely slow for one step under load) leaves the server alone for ``RETRY_AFTER`` seconds, failing calls at
+once meanwhile, so an outage costs one timeout a second, not one per call.
+
+At most as many steps run at once as the client's pool has connections (``POOL_SIZE`` for the clients made here);
+the others queue for their turn, without a timeout: queueing behind a burst of calls is not a store failure, and
+when the store does fail, the queued calls fail at once as their turn comes.
 
 A client given by the user is used as configured, and the other kind (async for a sync client, sync for an async
 one) is derived from its address, database, credentials, TLS settings and timeouts, without retries. A
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -30,10 +36,12 @@ if TYPE_CHECKING:
     import redis
     import redis.asyncio
 
-__all__ = ["POOL_SIZE", "TIMEOUT", "RedisStore", "redact"]
+__all__ = ["POOL_SIZE", "RETRY_AFTER", "TIMEOUT", "RedisStore", "redact"]
 
-TIMEOUT = 0.25  # seconds, to connect, to read a reply, and to wait for a free pooled connection
-POOL_SIZE = 100  # connections per client (one sync client, one async client per event loop)
+TIMEOUT = 0.25  # seconds, to connect and to read a reply
+POOL_SIZE = 32  # connections per client (one sync client, one async client per event loop): Redis runs one
+# script at a time, so more only means more connections to open at once when a burst of calls begins
+RETRY_AFTER = 1.0  # seconds a failed server is left alone
 _SETTINGS = {"host", "port", "path", "db", "username", "password", "credential_provider", "client_name"}
 _SETTINGS |= {"socket_timeout", "socket_connect_timeout"}
 _T = TypeVar("_T")
@@ -50,6 +58,15 @@ def _scripts(client: Any) -> _Scripts:
     return _Scripts(*(client.register_script(lua) for lua in (_lua.RESERVE, _lua.EXTEND, _lua.SETTLE, _lua.STATUS)))
 
 
+class _Loop(NamedTuple):
+    scripts: _Scripts
+    gate: asyncio.Semaphore
+
+
+def _pool_size(client: Any) -> int:
+    return min(POOL_SIZE, getattr(client.connection_pool, "max_connections", POOL_SIZE))
+
+
 class RedisStore:
     def __init__(self, store: str | redis.Redis | redis.asyncio.Redis, rules: Rules) -> None:
         import redis
@@ -57,52 +74,58 @@ class RedisStore:
 
         self._rules = rules
         self._lock = threading.Lock()
-        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Scripts] = weakref.WeakKeyDictionary()
-        self._fixed_async: _Scripts | None = None
+        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Loop] = weakref.WeakKeyDictionary()
+        self._retry_at = 0.0
+        self._answered = 0.0  # when a step last succeeded (time.monotonic)
+        self._failure = ""
+        self._new_async: Callable[[], Any]
         if isinstance(store, str):
             self._description = redact(store)
-            self._sync = _scripts(_from_url(store, redis))
-            self._new_async: Callable[[], Any] = lambda: _from_url(store, redis.asyncio)
+            sync, self._new_async = _from_url(store, redis), lambda: _from_url(store, redis.asyncio)
         elif isinstance(store, redis.asyncio.Redis):
             self._description = _describe(store)
-            self._fixed_async = _scripts(store)
-            self._sync = _scripts(_derive(store, redis))
+            sync, self._new_async = _derive(store, redis), lambda: store
         else:
             self._description = _describe(store)
-            self._sync = _scripts(store)
-            self._new_async = lambda: _derive(store, redis.asyncio)
+            sync, self._new_async = store, lambda: _derive(store, redis.asyncio)
+        self._sync = _scripts(sync)
+        self._sync_gate = threading.BoundedSemaphore(_pool_size(sync))
 
     def describe(self) -> str:
         return self._description
 
     # Sync and async steps share the argument building and reply parsing; only the client differs.
     def reserve(self, slot: Slot, rid: str, amount: int, limit: int | None) -> Outcome:
-        return _reply(self._run(lambda: self._sync.reserve(*self._reserve_args(slot, rid, amount, limit))))
+        args = self._reserve_args(slot, rid, amount, limit)
+        return _reply(self._run(lambda scripts: scripts.reserve(*args)))
 
     async def areserve(self, slot: Slot, rid: str, amount: int, limit: int | None) -> Outcome:
         args = self._reserve_args(slot, rid, amount, limit)
-        return _reply(await self._arun(lambda: self._async().reserve(*args)))
+        return _reply(await self._arun(lambda scripts: scripts.reserve(*args)))
 
     def extend(self, slot: Slot, rid: str, add: int, total: int, limit: int | None) -> Outcome:
-        return _reply(self._run(lambda: self._sync.extend(*self._extend_args(slot, rid, add, total, limit))))
+        args = self._extend_args(slot, rid, add, total, limit)
+        return _reply(self._run(lambda scripts: scripts.extend(*args)))
 
     async def aextend(self, slot: Slot, rid: str, add: int, total: int, limit: int | None) -> Outcome:
         args = self._extend_args(slot, rid, add, total, limit)
-        return _reply(await self._arun(lambda: self._async().extend(*args)))
+        return _reply(await self._arun(lambda scripts: scripts.extend(*args)))
 
     def settle(self, slot: Slot, rid: str, actual: int, stored: bool) -> Outcome:
-        return _settled(self._run(lambda: self._sync.settle(*self._settle_args(slot, rid, actual, stored))))
+        args = self._settle_args(slot, rid, actual, stored)
+        return _settled(self._run(lambda scripts: scripts.settle(*args)))
 
     async def asettle(self, slot: Slot, rid: str, actual: int, stored: bool) -> Outcome:
         args = self._settle_args(slot, rid, actual, stored)
-        return _settled(await self._arun(lambda: self._async().settle(*args)))
+        return _settled(await self._arun(lambda scripts: scripts.settle(*args)))
 
     def status(self, slot: Slot) -> Outcome:
-        return _reply(self._run(lambda: self._sync.status(self._keys(slot))))
+        keys = self._keys(slot)
+        return _reply(self._run(lambda scripts: scripts.status(keys)))
 
     async def astatus(self, slot: Slot) -> Outcome:
         keys = self._keys(slot)
-        return _reply(await self._arun(lambda: self._async().status(keys)))
+        return _reply(await self._arun(lambda scripts: scripts.status(keys)))
 
     def _keys(self, slot: Slot) -> list[str]:
         scope = "" if slot.scope_value is None else "=" + _part(slot.scope_value)
@@ -131,34 +154,56 @@ class RedisStore:
             args += [repr(fraction), level]
         return self._keys(slot), args
 
-    def _async(self) -> _Scripts:
-        """This loop's client: a redis.asyncio connection belongs to the loop that opened it."""
-        if self._fixed_async is not None:
-            return self._fixed_async
+    def _loop(self) -> _Loop:
+        """This loop's client and gate: a redis.asyncio connection (and an asyncio.Semaphore) belongs to the loop
+        that first used it."""
         loop = asyncio.get_running_loop()
-        scripts = self._per_loop.get(loop)
-        if scripts is None:
+        state = self._per_loop.get(loop)
+        if state is None:
             with self._lock:
-                scripts = self._per_loop.get(loop)
-                if scripts is None:
-                    scripts = self._per_loop[loop] = _scripts(self._new_async())
-        return scripts
+                state = self._per_loop.get(loop)
+                if state is None:
+                    client = self._new_async()
+                    state = self._per_loop[loop] = _Loop(_scripts(client), asyncio.Semaphore(_pool_size(client)))
+        return state
 
-    def _run(self, step: Callable[[], _T]) -> _T:
+    def _run(self, step: Callable[[_Scripts], _T]) -> _T:
         import redis
 
-        try:
-            return step()
-        except (redis.RedisError, OSError) as error:
-            raise StoreError(f"{type(error).__name__}: {error}") from error
+        with self._sync_gate:
+            began = self._check()
+            try:
+                result = step(self._sync)
+            except (redis.RedisError, OSError) as error:
+                raise self._failed(error, began) from error
+        self._answered = time.monotonic()
+        return result
 
-    async def _arun(self, step: Callable[[], Awaitable[_T]]) -> _T:
+    async def _arun(self, step: Callable[[_Scripts], Awaitable[_T]]) -> _T:
         import redis
 
-        try:
-            return await step()
-        except (redis.RedisError, OSError) as error:
-            raise StoreError(f"{type(error).__name__}: {error}") from error
+        state = self._loop()
+        async with state.gate:
+            began = self._check()
+            try:
+                result = await step(state.scripts)
+            except (redis.RedisError, OSError) as error:
+                raise self._failed(error, began) from error
+        self._answered = time.monotonic()
+        return result
+
+    def _check(self) -> float:
+        """Fails at once while the server is being left alone; else the time the step begins."""
+        now = time.monotonic()
+        if now < self._retry_at:
+            raise StoreError(self._failure)
+        return now
+
+    def _failed(self, error: Exception, began: float) -> StoreError:
+        self._failure = f"{type(error).__name__}: {error}"
+        if self._answered < began:
+            self._retry_at = time.monotonic() + RETRY_AFTER
+        return StoreError(self._failure)
 
 
 def _reply(reply: list[Any]) -> Outcome:
@@ -176,18 +221,12 @@ def _part(text: str) -> str:
 
 
 def _from_url(url: str, module: Any) -> Any:
-    """A client (module is redis or redis.asyncio) with short timeouts, no retries and a pool that waits."""
+    """A client (module is redis or redis.asyncio) with short timeouts and no retries."""
     from redis.backoff import NoBackoff
 
-    pool = module.BlockingConnectionPool.from_url(
-        url,
-        socket_timeout=TIMEOUT,
-        socket_connect_timeout=TIMEOUT,
-        retry=module.retry.Retry(NoBackoff(), 0),
-        max_connections=POOL_SIZE,
-        timeout=TIMEOUT,
-    )
-    return module.Redis(connection_pool=pool)
+    retry = module.retry.Retry(NoBackoff(), 0)
+    options = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT, "max_connections": POOL_SIZE}
+    return module.Redis(connection_pool=module.ConnectionPool.from_url(url, retry=retry, **options))
 
 
 def _derive(client: Any, module: Any) -> Any:
@@ -200,9 +239,9 @@ def _derive(client: Any, module: Any) -> Any:
         for key, value in pool.connection_kwargs.items()
         if key in accepted and (key in _SETTINGS or key.startswith("ssl_"))
     }
-    wait = settings.get("socket_timeout") or TIMEOUT
-    pool = module.BlockingConnectionPool(connection_class=kind, max_connections=POOL_SIZE, timeout=wait, **settings)
-    return module.Redis(connection_pool=pool)
+    return module.Redis(
+        connection_pool=module.ConnectionPool(connection_class=kind, max_connections=POOL_SIZE, **settings)
+    )
 
 
 def _parameters(cls: type) -> list[str]:

@@ -24,9 +24,9 @@ def to_nanos(usd: float) -> int:
 
 
 def check_amount(usd: float) -> int:
-    if not (isinstance(usd, (int, float)) and not isinstance(usd, bool) and math.isfinite(usd) and usd >= 0):
-        raise ValueError(f"a budget amount must be a finite number of USD >= 0, not {usd!r}")
-    return to_nanos(usd)
+    if isinstance(usd, (int, float)) and not isinstance(usd, bool) and 0 <= usd < math.inf:
+        return to_nanos(usd)
+    raise ValueError(f"a budget amount must be a finite number of USD >= 0, not {usd!r}")
 
 
 class Slot(NamedTuple):

@@ -16,16 +16,10 @@ WINDOWS = ("hour", "day", "week", "month")
 class Window(NamedTuple):
     start: float  # epoch seconds, -inf without a window
     end: float  # epoch seconds, inf without a window
-
-    def __contains__(self, instant: object) -> bool:
-        return isinstance(instant, (int, float)) and self.start <= instant < self.end
-
-    @property
-    def id(self) -> int | None:
-        return None if math.isinf(self.start) else int(self.start)
+    id: int | None  # the start as an integer, None without a window
 
 
-LIFETIME = Window(-math.inf, math.inf)
+LIFETIME = Window(-math.inf, math.inf, None)
 
 
 def window_at(kind: str | None, zone: tzinfo, instant: float) -> Window:
@@ -35,13 +29,13 @@ def window_at(kind: str | None, zone: tzinfo, instant: float) -> Window:
     if kind == "hour":
         # Offsets change by whole hours (bar one island), so an hour is 3600 s even across a change.
         start = local.replace(minute=0, second=0, microsecond=0).timestamp()
-        return Window(start, start + 3600)
+        return Window(start, start + 3600, int(start))
     first, following = _days(kind, local.date())
     start = _midnight(first, zone).timestamp()
     end = _midnight(following, zone).timestamp()
     if end <= instant:  # a zone that falls back across midnight repeats the evening: the later midnight ends it
         end = _midnight(following, zone).replace(fold=1).timestamp()
-    return Window(start, end)
+    return Window(start, end, int(start))
 
 
 def _days(kind: str, day: date) -> tuple[date, date]:
