@@ -87,11 +87,16 @@ def make_driver(mode: str, sync_factory: Callable[[], Any], async_factory: Calla
 
 
 def console_spans(text: str) -> list[dict[str, Any]]:
-    """What the console span exporter printed: one JSON object per span, separated by whitespace."""
+    """What the console span exporter printed (one JSON object per span) among whatever else the program did."""
     decoder, spans, index = json.JSONDecoder(), [], 0
     while (index := text.find("{", index)) != -1:
-        found, index = decoder.raw_decode(text, index)
-        spans.append(found)
+        try:
+            found, index = decoder.raw_decode(text, index)
+        except json.JSONDecodeError:
+            index += 1
+            continue
+        if isinstance(found, dict) and {"name", "context", "attributes"} <= found.keys():
+            spans.append(found)
     return spans
 
 
