@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from ._suggest import did_you_mean
 from .pricing import PriceConfig, read_prices
 
-__all__ = ["INSTRUMENTOR_KEYWORDS", "Options", "option"]
+__all__ = ["Options", "option"]
 
 _logger = logging.getLogger("costspan")
 
@@ -32,7 +32,7 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 _repr = reprlib.Repr()
 _repr.maxstring = _repr.maxother = 80
 
-INSTRUMENTOR_KEYWORDS = ("tracer_provider", "meter_provider")
+_INSTRUMENTOR_KEYWORDS = ("tracer_provider", "meter_provider")
 """Keywords ``instrument()`` takes besides the options (BaseInstrumentor's own are consumed before)."""
 
 
@@ -148,7 +148,7 @@ class Options:
         unusable or unknown ``COSTSPAN_*`` variable once.
         """
         specs = {f.name: f.metadata["costspan"] for f in fields(cls)}
-        _check_keywords(kwargs.keys(), [*specs, *INSTRUMENTOR_KEYWORDS])
+        _check_keywords(kwargs.keys(), [*specs, *_INSTRUMENTOR_KEYWORDS])
         _warn_unknown_variables(environ, {_variable(name) for name, spec in specs.items() if spec.parse})
         values: dict[str, Any] = {}
         for name, spec in specs.items():

@@ -126,3 +126,20 @@ def test_keywords_win_over_the_environment(
         pass
 
     assert server.requests[-1].body["stream_options"] == {"include_usage": True}
+
+
+def test_once_instrumented_options_are_still_checked_and_ignoring_them_is_said(
+    instrument_with: Callable[..., None], caplog: pytest.LogCaptureFixture
+) -> None:
+    """As under opentelemetry-instrument, where the application's own instrument() call comes second."""
+    instrument_with()
+
+    with pytest.raises(TypeError, match="unknown option 'metric_atributes'"):
+        instrument_with(metric_atributes=["user.id"])
+    instrument_with(metric_attributes=["user.id"])
+
+    assert [r.getMessage() for r in caplog.records if r.name == "costspan"] == [
+        "costspan: already instrumented (by opentelemetry-instrument or an earlier instrument() call): "
+        "tracer_provider, meter_provider, metric_attributes not applied; call costspan.uninstrument() first, or set "
+        "options as COSTSPAN_* variables",
+    ]
