@@ -53,7 +53,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -364,8 +364,8 @@ def read_prices(prices: PriceSource) -> PriceConfig:
         return _checked_config(prices)
     if not isinstance(prices, (str, os.PathLike)):
         raise TypeError(
-            f"expected the path of a JSON or TOML price file, or a mapping with the sections {', '.join(_SECTIONS)}; "
-            f"got {prices!r}"
+            f"got {prices!r}, expected the path of a JSON or TOML price file, or a mapping with the sections "
+            f"{', '.join(_SECTIONS)}"
         )
     path = Path(prices).absolute()
     try:
@@ -380,17 +380,18 @@ def _parse(path: Path) -> object:
     except OSError as exc:
         raise ValueError(f"cannot be read: {exc.strerror or exc}") from None
     is_json = path.suffix.lower() == ".json"
+    load = json.loads if is_json else _toml_loads()
     try:
-        return json.loads(data) if is_json else _parse_toml(data.decode("utf-8"))
-    except ValueError as exc:  # JSONDecodeError, TOMLDecodeError and UnicodeDecodeError: their text has the line
+        return load(data.decode("utf-8"))
+    except ValueError as exc:  # JSONDecodeError and TOMLDecodeError say the line, UnicodeDecodeError the byte
         raise ValueError(f"not valid {'JSON' if is_json else 'TOML'}: {exc}") from None
 
 
-def _parse_toml(text: str) -> object:
+def _toml_loads() -> Callable[[str], object]:
     if sys.version_info >= (3, 11):
         import tomllib
 
-        return tomllib.loads(text)
+        return tomllib.loads
     raise ValueError("TOML price files need Python 3.11 or later; write it as JSON (a .json file)")
 
 

@@ -62,8 +62,8 @@ def instrument_with(request: pytest.FixtureRequest, otel: Any) -> Iterator[Calla
         pytest.param(
             {"prices": 123},
             TypeError,
-            "costspan: option prices: expected the path of a JSON or TOML price file, or a mapping with the sections "
-            "aliases, models, discounts; got 123",
+            "costspan: option prices: got 123, expected the path of a JSON or TOML price file, or a mapping with the "
+            "sections aliases, models, discounts",
             id="prices number",
         ),
         pytest.param(
