@@ -32,6 +32,8 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 _repr = reprlib.Repr()
 _repr.maxstring = _repr.maxother = 80
 
+_ALIAS_EXAMPLE = "{'prod-gpt': 'gpt-4.1'}"
+
 _INSTRUMENTOR_KEYWORDS = ("tracer_provider", "meter_provider")
 """Keywords ``instrument()`` takes besides the options (BaseInstrumentor's own are consumed before)."""
 
@@ -82,9 +84,6 @@ def _aliases(value: object) -> Mapping[str, str]:
     if bad := [(k, v) for k, v in value.items() if not (isinstance(k, str) and isinstance(v, str) and k and v)]:
         raise TypeError(f"got the entry {_repr.repr(bad[0])}, expected names and models as non-empty strings")
     return MappingProxyType(dict(value))
-
-
-_ALIAS_EXAMPLE = "{'prod-gpt': 'gpt-4.1'}"
 
 
 def _parse_aliases(text: str) -> Mapping[str, str]:
@@ -177,7 +176,8 @@ def _from_keyword(name: str, spec: _Spec, value: object) -> Any:
     try:
         return spec.check(value)
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"costspan: option {name}: {exc}") from None
+        error = TypeError if isinstance(exc, TypeError) else ValueError  # not a subclass: theirs take other arguments
+        raise error(f"costspan: option {name}: {exc}") from None
 
 
 def _check_keywords(given: Collection[str], valid: list[str]) -> None:
