@@ -1,11 +1,15 @@
-"""Test helpers shared across capabilities: sync/async drivers for the real SDK clients."""
+"""Test helpers shared across capabilities: sync/async drivers for the real SDK clients, and the environment and
+console output of child processes."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import Any
 
 import pydantic
@@ -98,3 +102,26 @@ def make_driver(mode: str, sync_factory: Callable[[], Any], async_factory: Calla
     loop.run_until_complete(loop.shutdown_asyncgens())
     loop.close()
     gc.collect()
+
+
+def console_spans(text: str) -> list[dict[str, Any]]:
+    """What the console span exporter printed (one JSON object per span) among whatever else the program did."""
+    decoder, spans, index = json.JSONDecoder(), [], 0
+    while (index := text.find("{", index)) != -1:
+        try:
+            found, index = decoder.raw_decode(text, index)
+        except json.JSONDecodeError:
+            index += 1
+            continue
+        if isinstance(found, dict) and {"name", "context", "attributes"} <= found.keys():
+            spans.append(found)
+    return spans
+
+
+def child_environment(**variables: str) -> dict[str, str]:
+    """The environment for a child Python process: this one's without ``COSTSPAN_*`` variables, with costspan
+    the only instrumentation the launcher loads (the benchmark's peers, installed here, would trace the same
+    calls), and ``variables`` on top."""
+    others = [ep.name for ep in entry_points(group="opentelemetry_instrumentor") if ep.name != "costspan"]
+    environ = {name: value for name, value in os.environ.items() if not name.startswith("COSTSPAN_")}
+    return {**environ, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ",".join(others), **variables}

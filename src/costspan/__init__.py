@@ -32,7 +32,8 @@ def instrument(**options: Any) -> None:
 
     With no OpenTelemetry SDK providers configured, sets up default ones first (exporters from the standard
     ``OTEL_*`` variables). ``tracer_provider`` / ``meter_provider`` may be passed explicitly; the other options
-    are those of :class:`costspan.config.Options`. Calling it twice instruments once.
+    are those of :class:`costspan.config.Options`. An unknown or unusable option raises TypeError or ValueError
+    naming it and what it accepts. Calling it twice instruments once.
     """
     if "tracer_provider" not in options or "meter_provider" not in options:
         from ._setup import configure_default_providers

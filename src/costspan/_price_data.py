@@ -8,6 +8,7 @@ I/O. Its bundled snapshot is used, or the one the application installed itself w
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from genai_prices.data_snapshot import DataSnapshot
     from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices
 
-__all__ = ["PRICED_UNITS", "NoPrice", "PriceTable", "Tiered", "canonical_provider", "lookup"]
+__all__ = ["PRICED_UNITS", "NoPrice", "PriceTable", "Tiered", "canonical_provider", "lookup", "provider_names"]
 
 Tiered = tuple[float, tuple[tuple[int, float], ...]]
 """USD per unit: the base price, then ``(start, price)`` tiers in ascending order. As in genai-prices, a tier
@@ -80,6 +81,17 @@ class PriceTable:
 def canonical_provider(provider: str) -> str:
     """The genai-prices provider id for an OpenTelemetry ``gen_ai.provider.name`` (others unchanged)."""
     return _PROVIDER_IDS.get(provider, provider)
+
+
+@functools.cache
+def provider_names() -> frozenset[str]:
+    """Every name a price override's provider may take: a ``gen_ai.provider.name`` (the semantic conventions' and
+    costspan's) or a genai-prices provider id. Loads genai-prices: for configuration time, never per call."""
+    from genai_prices.data_snapshot import get_snapshot
+    from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GenAiProviderNameValues
+
+    semconv = {value.value for value in GenAiProviderNameValues}
+    return frozenset({*semconv, *_PROVIDER_IDS, *(provider.id for provider in get_snapshot().providers)})
 
 
 def lookup(provider: str, model: str, service_tier: str | None) -> PriceTable:

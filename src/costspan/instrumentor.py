@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Collection
 from typing import Any
 
@@ -27,6 +28,9 @@ from .telemetry import Telemetry
 __all__ = ["CostspanInstrumentor"]
 
 _PROVIDERS = (openai_provider, anthropic_provider)
+# BaseInstrumentor.instrument's own keywords, which it takes before _instrument sees the others.
+_BASE_KEYWORDS = ("skip_dep_check", "raise_exception_on_conflict")
+_logger = logging.getLogger("costspan")
 
 
 class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -41,6 +45,20 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def instrumentation_dependencies(self) -> Collection[str]:
         # Each provider SDK is optional: the ones installed are instrumented, the others skipped.
         return ()
+
+    def instrument(self, **kwargs: Any) -> None:
+        """Instrument (once: BaseInstrumentor's singleton). Once instrumented, by the launcher or an earlier call,
+        options are still checked, and those that cannot apply any more are named in a warning."""
+        if self.is_instrumented_by_opentelemetry:
+            keywords = {name: value for name, value in kwargs.items() if name not in _BASE_KEYWORDS}
+            Options.load(keywords, environ={})
+            if ignored := [name for name, value in keywords.items() if value is not None]:
+                _logger.warning(
+                    "costspan: already instrumented (by opentelemetry-instrument or an earlier instrument() call): "
+                    "%s not applied; call costspan.uninstrument() first, or set options as COSTSPAN_* variables",
+                    ", ".join(ignored),
+                )
+        super().instrument(**kwargs)
 
     def _instrument(self, **kwargs: Any) -> None:
         options = Options.load(kwargs)

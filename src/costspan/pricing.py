@@ -38,7 +38,9 @@ file (``.json`` is JSON, anything else TOML) of this shape::
     openai = 0.9                    # a provider, or a model name as called or as priced
     "gpt-4.1" = 0.8                 # a model's discount wins over its provider's
 
-An override or alias applies to the model name exactly as the call reports it. An alias's target is resolved
+An override or alias applies to the model name exactly as the call reports it. :func:`read_prices` checks a
+configuration before anything uses it: a ValueError names the file, the line (where the parser gives one), the
+model and the field. An alias's target is resolved
 like any model (override first, then genai-prices) and ``Cost.price_model`` names the entry that matched.
 """
 
@@ -51,22 +53,38 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
-from costspan._price_data import NoPrice, PriceTable, Tiered, canonical_provider, lookup
+from costspan._price_data import NoPrice, PriceTable, Tiered, canonical_provider, lookup, provider_names
+from costspan._suggest import did_you_mean
 from costspan.usage import Usage
 
-__all__ = ["Cost", "Pricing", "Rates", "ResolvedPrice", "cost_of", "default_pricing"]
+__all__ = [
+    "Cost",
+    "PriceConfig",
+    "PriceSource",
+    "Pricing",
+    "Rates",
+    "ResolvedPrice",
+    "cost_of",
+    "default_pricing",
+    "read_prices",
+]
 
 _logger = logging.getLogger("costspan")
 
 _Key = tuple[str, str, str | None]
-_SECTIONS = frozenset({"aliases", "models", "discounts"})
-_MODEL_KEYS = frozenset({"provider", "input", "output", "cache_read", "cache_write", "cache_write_1h", "per_request"})
+_SECTIONS = ("aliases", "models", "discounts")
+_MODEL_KEYS = ("provider", "input", "output", "cache_read", "cache_write", "cache_write_1h", "per_request")
 _PER_MILLION = 1_000_000
+# The provider names costspan's own spans carry, for the message about an unknown one.
+_CALL_PROVIDERS = "'openai', 'azure.ai.openai', 'anthropic', 'aws.bedrock' or 'gcp.vertex_ai'"
+
+PriceSource: TypeAlias = "Mapping[str, Any] | str | os.PathLike[str]"
+"""A price configuration: a mapping, or the path of a JSON (``.json``) or TOML (anything else) file."""
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs ~1 us more to build, on every call
@@ -199,14 +217,13 @@ def _tier_price(tiered: Tiered, input_tokens: int) -> float:
 class Pricing:
     """Prices calls from genai-prices, with the application's overrides, aliases and discounts.
 
-    ``prices`` is a mapping or a JSON/TOML file in the format of this module's docstring; ``aliases`` adds
-    aliases. Invalid configuration raises ValueError here; pricing a call never raises.
+    ``prices`` is a mapping or a JSON/TOML file in the format of this module's docstring (or what
+    :func:`read_prices` made of one); ``aliases`` adds aliases. Invalid configuration raises ValueError here;
+    pricing a call never raises.
     """
 
     def __init__(
-        self,
-        prices: Mapping[str, Any] | str | os.PathLike[str] | None = None,
-        aliases: Mapping[str, str] | None = None,
+        self, prices: PriceConfig | PriceSource | None = None, aliases: Mapping[str, str] | None = None
     ) -> None:
         self._lock = threading.Lock()
         self._cache: dict[_Key, ResolvedPrice | None] = {}
@@ -215,7 +232,8 @@ class Pricing:
         self._configured: set[str] = set()
         self._discounts: dict[str, float] = {}
         self._warned: set[tuple[str, str]] = set()
-        self._configure(_read_config(prices))
+        if prices is not None:
+            self._configure(prices if isinstance(prices, PriceConfig) else read_prices(prices))
         for name, model in (aliases or {}).items():
             self.alias(name, model)
 
@@ -252,22 +270,22 @@ class Pricing:
         provider: str | None = None,
     ) -> None:
         """Price ``model`` (on ``provider`` only, if given), in USD per million tokens, over genai-prices."""
-        per_million = {
-            "input": input,
-            "output": output,
-            "cache_read": cache_read,
-            "cache_write": cache_write,
-            "cache_write_1h": cache_write_1h,
-        }
-        prices: dict[str, Tiered] = {
-            name: (_checked(name, value) / _PER_MILLION, ()) for name, value in per_million.items() if value is not None
-        }
-        prices["request"] = (_checked("per_request", per_request), ())
-        table = PriceTable(model, "override", prices, anthropic_family="claude" in model.lower())
-        key = (None if provider is None else canonical_provider(provider), model)
+        key, table = _override(
+            model,
+            input=input,
+            output=output,
+            cache_read=cache_read,
+            cache_write=cache_write,
+            cache_write_1h=cache_write_1h,
+            per_request=per_request,
+            provider=provider,
+        )
+        self._set_override(key, table)
+
+    def _set_override(self, key: tuple[str | None, str], table: PriceTable) -> None:
         with self._lock:
             self._overrides[key] = table
-            self._configured.add(model)
+            self._configured.add(table.model)
             self._cache = {}
 
     def alias(self, name: str, model: str) -> None:
@@ -317,60 +335,155 @@ class Pricing:
             self._warned.add((provider, model))
             _logger.warning(message, *args, exc_info=exc_info)
 
-    def _configure(self, config: Mapping[str, Any]) -> None:
-        if unknown := config.keys() - _SECTIONS:
-            raise ValueError(f"unknown price configuration sections: {sorted(unknown)}")
-        for name, model in _section(config, "aliases").items():
-            if not isinstance(model, str):
-                raise ValueError(f"aliases.{name}: expected a model name, got {model!r}")
+    def _configure(self, config: PriceConfig) -> None:
+        for name, model in config.aliases.items():
             self.alias(name, model)
-        for name, entry in _section(config, "models").items():
-            self.set_price(name, **_model_entry(name, entry))
-        for name, multiplier in _section(config, "discounts").items():
-            self._discounts[canonical_provider(name)] = _checked(f"discounts.{name}", multiplier)
+        for key, table in config.overrides.items():
+            self._set_override(key, table)
+        self._discounts.update(config.discounts)
 
 
-def _read_config(prices: Mapping[str, Any] | str | os.PathLike[str] | None) -> Mapping[str, Any]:
-    if prices is None:
-        return {}
+@dataclass(frozen=True, slots=True)
+class PriceConfig:
+    """A checked price configuration, as :func:`read_prices` makes it from a mapping or a file."""
+
+    aliases: Mapping[str, str]
+    overrides: Mapping[tuple[str | None, str], PriceTable]
+    """(canonical provider or None for any, model) -> its prices."""
+    discounts: Mapping[str, float]
+    """A canonical provider or a model name -> the multiplier on every part of its cost."""
+
+
+def read_prices(prices: PriceSource) -> PriceConfig:
+    """Read and check a price configuration in the format of this module's docstring.
+
+    Raises ValueError naming what is wrong: the file (which cannot be read, or does not parse, with the line the
+    parser gives), the section, the model and the field; TypeError when ``prices`` is neither a path nor a mapping.
+    """
     if isinstance(prices, Mapping):
-        return prices
-    path = Path(prices)
-    config = json.loads(path.read_text(encoding="utf-8")) if path.suffix.lower() == ".json" else _read_toml(path)
-    if not isinstance(config, Mapping):
-        raise ValueError(f"price file {str(path)!r} must hold a table of sections")
-    return config
+        return _checked_config(prices)
+    if not isinstance(prices, (str, os.PathLike)):
+        raise TypeError(
+            f"got {prices!r}, expected the path of a JSON or TOML price file, or a mapping with the sections "
+            f"{', '.join(_SECTIONS)}"
+        )
+    path = Path(prices).absolute()
+    try:
+        return _checked_config(_parse(path))
+    except ValueError as exc:
+        raise ValueError(f"price file {str(path)!r}: {exc}") from None
 
 
-def _read_toml(path: Path) -> Any:
+def _parse(path: Path) -> object:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot be read: {exc.strerror or exc}") from None
+    is_json = path.suffix.lower() == ".json"
+    load = json.loads if is_json else _toml_loads()
+    try:
+        return load(data.decode("utf-8"))
+    except ValueError as exc:  # JSONDecodeError and TOMLDecodeError say the line, UnicodeDecodeError the byte
+        raise ValueError(f"not valid {'JSON' if is_json else 'TOML'}: {exc}") from None
+
+
+def _toml_loads() -> Callable[[str], object]:
     if sys.version_info >= (3, 11):
         import tomllib
 
-        with path.open("rb") as file:
-            return tomllib.load(file)
-    raise ValueError(f"TOML price files need Python 3.11 or later; use JSON for {str(path)!r}")
+        return tomllib.loads
+    raise ValueError("TOML price files need Python 3.11 or later; write it as JSON (a .json file)")
+
+
+def _checked_config(config: object) -> PriceConfig:
+    if not isinstance(config, Mapping):
+        raise ValueError(f"expected a table with the sections {', '.join(_SECTIONS)}, got {config!r}")
+    _check_known(config, _SECTIONS, "section")
+    aliases = {name: _alias_target(name, model) for name, model in _section(config, "aliases").items()}
+    overrides = dict(_override(name, **_model_entry(name, entry)) for name, entry in _section(config, "models").items())
+    discounts = {
+        canonical_provider(name): _number(multiplier, f"discount {name!r} = {multiplier!r}", "a multiplier such as 0.9")
+        for name, multiplier in _section(config, "discounts").items()
+    }
+    return PriceConfig(aliases, overrides, discounts)
+
+
+def _check_known(names: Iterable[object], known: Sequence[str], kind: str, where: str = "") -> None:
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        hint = did_you_mean(str(unknown[0]), known)
+        raise ValueError(f"{where}unknown {kind} {unknown[0]!r}{hint}; the {kind}s are {', '.join(known)}")
 
 
 def _section(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     section = config.get(name, {})
     if not isinstance(section, Mapping):
-        raise ValueError(f"price configuration section {name!r} must be a table, got {section!r}")
+        raise ValueError(f"section {name!r} must be a table, got {section!r}")
     return section
+
+
+def _alias_target(name: str, model: object) -> str:
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"alias {name!r} = {model!r}: expected the name of the model it is priced as")
+    return model
 
 
 def _model_entry(name: str, entry: object) -> dict[str, Any]:
     if not isinstance(entry, Mapping):
-        raise ValueError(f"models.{name} must be a table, got {entry!r}")
-    if unknown := entry.keys() - _MODEL_KEYS:
-        raise ValueError(f"models.{name}: unknown keys {sorted(unknown)}")
-    if missing := {"input", "output"} - entry.keys():
-        raise ValueError(f"models.{name}: missing {sorted(missing)}")
+        raise ValueError(f"model {name!r}: expected a table with input and output prices, got {entry!r}")
+    _check_known(entry, _MODEL_KEYS, "field", f"model {name!r}: ")
+    if missing := [key for key in ("input", "output") if key not in entry]:
+        raise ValueError(f"model {name!r}: missing {' and '.join(missing)}: input and output prices are required")
     return dict(entry)
 
 
-def _checked(name: str, value: object) -> float:
+def _override(
+    model: str,
+    *,
+    input: object,
+    output: object,
+    cache_read: object = None,
+    cache_write: object = None,
+    cache_write_1h: object = None,
+    per_request: object = 0.0,
+    provider: object = None,
+) -> tuple[tuple[str | None, str], PriceTable]:
+    """The key and price table of one checked override; ValueError names the model and the field."""
+    per_million = {
+        "input": input,
+        "output": output,
+        "cache_read": cache_read,
+        "cache_write": cache_write,
+        "cache_write_1h": cache_write_1h,
+    }
+    prices: dict[str, Tiered] = {
+        name: (_price(model, name, value, "USD per million tokens") / _PER_MILLION, ())
+        for name, value in per_million.items()
+        if value is not None
+    }
+    prices["request"] = (_price(model, "per_request", per_request, "USD per call"), ())
+    table = PriceTable(model, "override", prices, anthropic_family="claude" in model.lower())
+    return (None if provider is None else _provider(model, provider), model), table
+
+
+def _price(model: str, field: str, value: object, unit: str) -> float:
+    return _number(value, f"model {model!r}: {field} = {value!r}", f"a number of {unit}")
+
+
+def _provider(model: str, provider: object) -> str:
+    known = provider_names()
+    if not isinstance(provider, str) or provider not in known:
+        hint = did_you_mean(provider, known) if isinstance(provider, str) else ""
+        raise ValueError(
+            f"model {model!r}: unknown provider {provider!r}{hint}: expected a gen_ai.provider.name such as "
+            f"{_CALL_PROVIDERS}, or a genai-prices provider id"
+        )
+    return canonical_provider(provider)
+
+
+def _number(value: object, what: str, expected: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name}={value!r}: expected a finite non-negative number")
+        raise ValueError(f"{what}: expected {expected}, finite and not negative")
     return float(value)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import costspan
 from costspan.providers import anthropic as anthropic_provider
 from costspan.providers import openai as openai_provider
 from costspan.testing import ProviderServer, Reply
-from support import API_KEY
+from support import API_KEY, console_spans
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -162,7 +161,7 @@ def test_opentelemetry_instrument_launcher(
         timeout=120,
         check=True,
     )
-    spans = _json_objects(result.stdout)
+    spans = console_spans(result.stdout)
     with_usage = [span for span in spans if "gen_ai.usage.input_tokens" in span["attributes"]]
     assert all("gen_ai.usage.cost.amount" not in span["attributes"] for span in spans) is disabled
     if disabled:
@@ -172,15 +171,6 @@ def test_opentelemetry_instrument_launcher(
         assert span["name"] == launched.span_name
         assert span["attributes"]["gen_ai.usage.input_tokens"] == launched.input_tokens
     assert API_KEY not in result.stdout + result.stderr
-
-
-def _json_objects(text: str) -> list[Any]:
-    """The console exporter's output: one JSON object per span, separated by whitespace."""
-    decoder, objects, index = json.JSONDecoder(), [], 0
-    while (index := text.find("{", index)) != -1:
-        found, index = decoder.raw_decode(text, index)
-        objects.append(found)
-    return objects
 
 
 def test_importing_costspan_patches_and_loads_nothing() -> None:

@@ -142,28 +142,22 @@ def test_discounts(discounts: dict[str, float], expected: float) -> None:
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"model": {}}, "unknown price configuration sections"),
-        ({"models": {"m": {"input": 1.0}}}, r"models.m: missing \['output'\]"),
-        ({"models": {"m": {"input": 1.0, "output": 1.0, "extra": 1}}}, r"unknown keys \['extra'\]"),
-        ({"models": {"m": {"input": -1.0, "output": 1.0}}}, "input=-1.0"),
-        ({"models": {"m": {"input": True, "output": 1.0}}}, "input=True"),
-        ({"models": {"m": 3.0}}, "models.m must be a table"),
-        ({"aliases": {"a": 1}}, "aliases.a"),
-        ({"aliases": ["a"]}, "'aliases' must be a table"),
-        ({"discounts": {"openai": "0.9"}}, "discounts.openai='0.9'"),
+        ({"model": {}}, "unknown section 'model' (did you mean 'models'?)"),
+        ({"models": {"m": {"input": 1.0}}}, "model 'm': missing output"),
+        ({"models": {"m": {"input": 1.0, "output": 1.0, "extra": 1}}}, "model 'm': unknown field 'extra'"),
+        ({"models": {"m": {"input": -1.0, "output": 1.0}}}, "model 'm': input = -1.0: expected a number"),
+        ({"models": {"m": {"input": True, "output": 1.0}}}, "model 'm': input = True: expected a number"),
+        ({"models": {"m": 3.0}}, "model 'm': expected a table"),
+        ({"aliases": {"a": 1}}, "alias 'a' = 1: expected the name of the model"),
+        ({"aliases": ["a"]}, "section 'aliases' must be a table"),
+        ({"discounts": {"openai": "0.9"}}, "discount 'openai' = '0.9': expected a multiplier"),
     ],
 )
 def test_invalid_configuration_names_the_bad_value(config: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError) as raised:
         Pricing(config)
 
-
-def test_price_file_must_hold_a_table(tmp_path: Path) -> None:
-    path = tmp_path / "prices.json"
-    path.write_text("[1, 2]", encoding="utf-8")
-
-    with pytest.raises(ValueError, match="must hold a table"):
-        Pricing(path)
+    assert str(raised.value).startswith(message)
 
 
 def test_cost_of_uses_the_default_pricing() -> None:
