@@ -33,8 +33,8 @@ from prometheus_client import CollectorRegistry, start_http_server
 import costspan
 from collector.prometheus_server import Prometheus
 from collector.shipped import PROMETHEUS, RULES, Expression, dashboard_expressions, load_yaml, rule_expressions
-from costspan.testing import ProviderServer, Reply
 from costspan.telemetry import DURATION_BUCKETS
+from costspan.testing import ProviderServer, Reply
 from servers import binary
 from support import API_KEY
 
@@ -311,7 +311,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     try:
         with ProviderServer() as server:
             make_calls(server)
-        calls = [read_call(s) for s in exporter.get_finished_spans() if s.instrumentation_scope.name.startswith("costspan")]
+        calls = [
+            read_call(s) for s in exporter.get_finished_spans() if s.instrumentation_scope.name.startswith("costspan")
+        ]
         settled = wait_for_rules(prometheus, sum(c.cost for c in calls))
         yield Run(prometheus, calls, started, settled)
     finally:
@@ -372,7 +374,10 @@ def evaluate(run: Run, expression: Expression, labels: tuple[str, ...]) -> dict[
 def test_the_calls_cross_some_thresholds_and_not_others(run: Run) -> None:
     """The scenario shows each budget alert firing for some and not for others, and the error alert firing."""
     expected = expectations(run.calls)
-    for name, spenders in (("CostspanModelDailyBudget", "Spend by model"), ("CostspanUserDailyBudget", "Spend by user")):
+    for name, spenders in (
+        ("CostspanModelDailyBudget", "Spend by model"),
+        ("CostspanUserDailyBudget", "Spend by user"),
+    ):
         everyone = set(expected[f"panel:{spenders}/A"][1])
         for threshold in THRESHOLDS:
             firing = set(expected[f"alert:{name}@{threshold}"][1])
