@@ -1,4 +1,5 @@
-"""promtool accepts the shipped Prometheus configuration and rules, and the rules' unit tests pass."""
+"""promtool accepts the shipped Prometheus configuration and rules, the rules' unit tests pass, and amtool accepts the
+Alertmanager configuration."""
 
 from __future__ import annotations
 
@@ -31,3 +32,16 @@ def test_check_rules() -> None:
 def test_rule_unit_tests() -> None:
     out = promtool("test", "rules", "tests/costspan.test.yml")
     assert "SUCCESS" in out
+
+
+def test_alertmanager_config() -> None:
+    done = subprocess.run(
+        [binary("amtool"), "check-config", "alertmanager/alertmanager.yml"],
+        cwd=PROMETHEUS.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 inhibit rules" in done.stdout
