@@ -125,15 +125,16 @@ def test_every_secret_is_an_environment_reference() -> None:
         for key, value in leaves(load_yaml(path)):
             if SECRET_KEYS.search(key.rsplit(".", 1)[-1]):
                 assert isinstance(value, str) and ENV_REFERENCE.match(value), f"{path.name} {key}: {value!r}"
-    headers = merged("honeycomb")["exporters"]["otlp_http/honeycomb"]["headers"]
-    assert headers == {"x-honeycomb-team": "${env:HONEYCOMB_API_KEY}"}
+    exporters = merged("honeycomb")["exporters"]
+    assert exporters["otlp_http/honeycomb"]["headers"] == {"x-honeycomb-team": "${env:HONEYCOMB_API_KEY}"}
+    assert exporters["otlp_http/honeycomb_metrics"]["headers"]["x-honeycomb-team"] == "${env:HONEYCOMB_API_KEY}"
 
 
 def test_remote_exporters_use_tls() -> None:
     exporters = merged(*BACKENDS)["exporters"]
-    honeycomb = exporters["otlp_http/honeycomb"]
-    assert expand_env(honeycomb["endpoint"], {}).startswith("https://")
-    assert honeycomb["tls"]["insecure"] is False
+    for name in ("otlp_http/honeycomb", "otlp_http/honeycomb_metrics"):
+        assert expand_env(exporters[name]["endpoint"], {}).startswith("https://")
+        assert exporters[name]["tls"]["insecure"] is False
     # Jaeger: TLS unless JAEGER_OTLP_INSECURE=true, which compose.yaml sets for its in-network Jaeger only.
     assert exporters["otlp_grpc/jaeger"]["tls"]["insecure"] == "${env:JAEGER_OTLP_INSECURE:-false}"
     compose = load_yaml(CONFIG / "compose.yaml")
