@@ -1,4 +1,4 @@
-"""Server binaries the tests start themselves (redis-server, prometheus, promtool).
+"""Server binaries the tests start themselves (redis-server, prometheus, promtool, amtool).
 
 A test that needs one asks :func:`binary`: on a developer's machine without it the test skips; under
 ``CI=true`` a missing binary fails the test, so CI never passes by skipping what it was meant to run.
@@ -23,7 +23,8 @@ def binary(name: str) -> str:
     path = shutil.which(name)
     if path is not None:
         return path
-    message = f"{name} is not installed (scripts/test installs it with apt: Debian package redis-server or prometheus)"
+    packages = "redis-server, prometheus or prometheus-alertmanager"
+    message = f"{name} is not installed (scripts/test installs it with apt: Debian package {packages})"
     if in_ci():
         pytest.fail(f"CI=true and {message}")
     pytest.skip(message)

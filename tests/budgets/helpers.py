@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from servers import binary
 
 from costspan.budgets import Budget, Reservation
+from servers import binary
 
 WORKER = Path(__file__).with_name("worker.py")
 PASSWORD = "s3cret-DISTINCTIVE"
