@@ -84,7 +84,7 @@ async def test_extend_grows_a_live_reservation_until_it_no_longer_fits(stores: S
     assert not await way.extend(budget, stream, 0.25)
     assert isinstance(stream.refusal, BudgetExceededError)
     assert (stream.refusal.spent, stream.refusal.reserved, stream.refusal.estimate) == (0.0, 0.875, 0.25)
-    assert "stopped a call needing $0.250000: $0.000000 spent and $0.875000 reserved" in str(stream.refusal)
+    assert "stopped a call needing $0.250000 more: $0.000000 spent and $0.875000 reserved" in str(stream.refusal)
     assert (stream.amount_usd, await way.reserved(budget)) == (0.375, 0.875)
     await way.settle(budget, other, 0.5)
     await way.settle(budget, stream, 0.5)  # the partial cost of a stream cut mid-way
