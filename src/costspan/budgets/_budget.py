@@ -115,9 +115,11 @@ class Budget:
             (``redis://``, ``rediss://``, ``unix://``; ``pip install 'costspan[redis]'``) shares them between
             processes; each step is one atomic script. Sync calls use a sync client and async calls a
             ``redis.asyncio`` client (one per event loop), so a budget never blocks the event loop. Clients made
-            from a URL time out after 0.25 s and never retry; URL parameters override that
-            (``?socket_timeout=1``). A ``redis.Redis`` or ``redis.asyncio.Redis`` client is used as configured,
-            and the other kind is made from its connection settings.
+            from a URL open up to 32 connections (more calls at once wait their turn), time out after 0.25 s and
+            never retry; URL parameters override that (``?socket_timeout=1``). A ``redis.Redis`` or
+            ``redis.asyncio.Redis`` client is used as configured, and the other kind is made from its connection
+            settings. Keys are ``costspan:budget:{name=scope value|window start}:...``, one hash tag per budget,
+            scope value and window, so each step works on Redis Cluster.
         on_store_error: when the store fails or times out, "allow" lets calls through unchecked (one warning on
             the ``costspan`` logger per outage; ``store_errors`` counts them), "block" refuses them with
             :class:`BudgetStoreError`. A failed store is left alone for a second before it is tried again, so an
