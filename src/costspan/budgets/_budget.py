@@ -127,7 +127,8 @@ class Budget:
         on_unpriced: a call to a model without a price: "allow" (reserve nothing, warn once) or "block".
         reservation_ttl: seconds a reservation lives (default 900, above the SDKs' 600 s request timeout); a
             stream renews it whenever it extends. A process that dies holding a reservation holds it no longer
-            than that. Settling an expired reservation still counts the call's cost.
+            than that (by the Redis server's clock, so workers' clocks need not agree). Settling an expired
+            reservation still counts the call's cost.
         clock: the time (epoch seconds) that places calls in windows; for tests.
 
     Reading: :meth:`spent` (settled USD in the current window), :meth:`reserved` (held by calls in flight),
