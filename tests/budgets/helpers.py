@@ -30,10 +30,11 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server of the test's own: loopback, a free port, a temporary directory, no persistence."""
 
-    def __init__(self, directory: Path, password: str | None = None) -> None:
+    def __init__(self, directory: Path, password: str | None = None, cluster: bool = False) -> None:
         self.directory = directory
         self.port = free_port()
         self.password = password
+        self.cluster = cluster
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -51,6 +52,8 @@ class RedisServer:
         command += ["--unixsocketperm", "700"]
         if self.password:
             command += ["--requirepass", self.password]
+        if self.cluster:
+            command += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = self.client()
         deadline = time.monotonic() + 10
@@ -62,7 +65,18 @@ class RedisServer:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     raise
                 time.sleep(0.02)
+        if self.cluster:
+            self._own_every_slot(client)
         client.close()
+
+    @staticmethod
+    def _own_every_slot(client: redis.Redis) -> None:
+        """A one-node cluster: it serves every slot, and refuses a script whose keys are in different slots."""
+        client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        deadline = time.monotonic() + 10
+        while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
+            assert time.monotonic() < deadline, "the cluster never became ready"
+            time.sleep(0.02)
 
     def stop(self) -> None:
         if self.process is not None:

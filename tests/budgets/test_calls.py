@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 import pytest
-from budgets.helpers import Stores, Way
+from budgets.helpers import RedisServer, Stores, Way
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -84,7 +84,7 @@ async def test_extend_grows_a_live_reservation_until_it_no_longer_fits(stores: S
     assert not await way.extend(budget, stream, 0.25)
     assert isinstance(stream.refusal, BudgetExceededError)
     assert (stream.refusal.spent, stream.refusal.reserved, stream.refusal.estimate) == (0.0, 0.875, 0.25)
-    assert "stopped a call needing $0.250000: $0.000000 spent and $0.875000 reserved" in str(stream.refusal)
+    assert "stopped a call needing $0.250000 more: $0.000000 spent and $0.875000 reserved" in str(stream.refusal)
     assert (stream.amount_usd, await way.reserved(budget)) == (0.375, 0.875)
     await way.settle(budget, other, 0.5)
     await way.settle(budget, stream, 0.5)  # the partial cost of a stream cut mid-way
@@ -181,6 +181,19 @@ async def test_two_budgets_of_one_name_share_their_state(redis_server: Any, way:
         await way.reserve(first, "u-1", 0.6)
     await way.settle(first, held, 1.5)  # settled through the other object: same name, same state
     assert await way.spent(second, "u-1") == 2.5
+
+
+@pytest.mark.parametrize(("name", "scope_value"), [("cap", "u-1"), ("a{b}c|d", "}{x}"), ("{", "%7B")])
+async def test_a_budgets_keys_share_one_cluster_slot(
+    cluster_redis: RedisServer, way: Way, name: str, scope_value: str
+) -> None:
+    """On Redis Cluster a script's keys must hash to one slot: names and scope values with braces (which delimit
+    hash tags) and escapes included."""
+    budget = Budget(1.0, scope="user.id", store=cluster_redis.url, name=f"{name}-{uuid.uuid4()}")
+    await way.settle(budget, await way.reserve(budget, scope_value, 0.5), 0.5)
+    assert await way.extend(budget, await way.reserve(budget, scope_value, 0.1), 0.1)
+    assert (await way.spent(budget, scope_value), await way.reserved(budget, scope_value)) == (0.5, 0.2)
+    assert budget.store_errors == 0
 
 
 @pytest.mark.parametrize("kind", ["memory", "redis"])

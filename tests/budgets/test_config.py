@@ -138,14 +138,17 @@ def test_constructing_a_redis_budget_does_no_io() -> None:
     assert repr(budget) == "<Budget 'day:global:10usd' $10.000000 block store=redis://no-such-host.invalid:6379/0>"
 
 
+@pytest.mark.parametrize("decode", [False, True], ids=["bytes", "str"])
 @pytest.mark.parametrize("kind", ["sync", "async"])
-async def test_a_client_of_either_kind_serves_sync_and_async_calls(kind: str, redis_server: RedisServer) -> None:
+async def test_a_client_of_either_kind_serves_sync_and_async_calls(
+    kind: str, decode: bool, redis_server: RedisServer
+) -> None:
     """Given a client, the budget uses it and derives the other kind from its connection settings."""
     module: Any = redis if kind == "sync" else redis.asyncio
-    client = module.Redis(host="127.0.0.1", port=redis_server.port, socket_timeout=2)
+    client = module.Redis(host="127.0.0.1", port=redis_server.port, socket_timeout=2, decode_responses=decode)
     budget = Budget(1.0, store=client, name=f"client-{uuid.uuid4()}")
-    budget.settle(budget.reserve(None, 0.25), 0.25)
-    await budget.asettle(await budget.areserve(None, 0.5), 0.5)
+    assert budget.settle(budget.reserve(None, 0.5), 0.5) == (0.5,)
+    assert await budget.asettle(await budget.areserve(None, 0.25), 0.25) == ()
     assert (budget.spent(), await budget.aspent()) == (0.75, 0.75)
     assert repr(budget).endswith(f"store=redis://127.0.0.1:{redis_server.port}/0>")
     if kind == "async":

@@ -52,8 +52,12 @@ async def test_allow_goes_on_while_redis_is_down_and_recovers(
     caplog.set_level(logging.INFO, "costspan")
     budget = budget_on(own_redis.url, on_store_error="allow")
     await way.settle(budget, await way.reserve(budget, None, 1.0), 1.0)
+    stream = await way.reserve(budget, None, 0.5)
     own_redis.stop()
-    for _ in range(5):
+    assert await way.extend(budget, stream, 0.25)  # a stream goes on
+    assert stream.amount_usd == 0.75
+    await way.settle(budget, stream, 0.75)
+    for _ in range(4):
         reservation, took = await timed_call(way, budget, 0.5)
         assert not reservation.stored
         assert took < 1.0
@@ -66,7 +70,7 @@ async def test_allow_goes_on_while_redis_is_down_and_recovers(
         r"calls are let through unchecked \(on_store_error='allow'\) until it answers",
         warning.getMessage(),
     )
-    with pytest.raises(BudgetStoreError, match="could not read its spend for this day: its store redis://:\\*\\*\\*@"):
+    with pytest.raises(BudgetStoreError, match="could not read its spend this day: its store redis://:\\*\\*\\*@"):
         await way.spent(budget)
     own_redis.start()  # same port, empty: no persistence
     await way.settle(budget, await until_stored(way, budget, 0.25), 0.25)
@@ -83,7 +87,12 @@ async def test_block_refuses_while_redis_is_down_and_recovers(
 ) -> None:
     budget = budget_on(own_redis.url, on_store_error="block")
     in_flight = await way.reserve(budget, None, 1.0)
+    stream = await way.reserve(budget, None, 0.5)
     own_redis.stop()
+    assert not await way.extend(budget, stream, 0.25)  # a stream is cut
+    assert isinstance(stream.refusal, BudgetStoreError)
+    assert f"{budget.name!r} stopped a call needing $0.250000 more: its store redis://:***@" in str(stream.refusal)
+    assert await way.settle(budget, stream, 0.6) == ()
     assert await way.settle(budget, in_flight, 1.0) == ()  # the money is spent: settling never raises
     for _ in range(3):
         began = time.monotonic()

@@ -100,11 +100,12 @@ class Budget:
         window: "hour", "day", "week" (ISO, from Monday), "month", or None for a lifetime total. Windows are
             calendar periods in ``timezone`` (an IANA name, default "UTC") and follow its daylight-saving
             changes: the day the clocks go forward is 23 hours long. A call counts in the window in which it was
-            reserved, even if it ends in the next one.
+            reserved, even if it ends in the next one (up to ``reservation_ttl`` + 1 hour after that window's end,
+            when its counters are dropped).
         scope: None for one total, or an attribution attribute (``"user.id"``, ``"team"``) for a total per value.
         thresholds: fractions of the limit in (0, 1]. Each fires once per window and scope value, across every
-            process sharing the store: ``on_threshold(ThresholdEvent)`` is called in the process whose settlement
-            crossed it. Thresholds count settled spend.
+            process sharing the store, when settled spend reaches it (``round(fraction * limit)`` nanodollars):
+            ``on_threshold(ThresholdEvent)`` is called in the process whose settlement crossed it.
         action: "block" refuses calls that do not fit; "alert" never refuses, but counts and fires thresholds.
         name: the budget's identity: budgets of the same name on the same Redis share their numbers. The default
             is built from window, timezone, scope and limit (``"day:user.id:10usd"``), so identically configured
@@ -114,9 +115,11 @@ class Budget:
             (``redis://``, ``rediss://``, ``unix://``; ``pip install 'costspan[redis]'``) shares them between
             processes; each step is one atomic script. Sync calls use a sync client and async calls a
             ``redis.asyncio`` client (one per event loop), so a budget never blocks the event loop. Clients made
-            from a URL time out after 0.25 s and never retry; URL parameters override that
-            (``?socket_timeout=1``). A ``redis.Redis`` or ``redis.asyncio.Redis`` client is used as configured,
-            and the other kind is made from its connection settings.
+            from a URL open up to 32 connections (more calls at once wait their turn), time out after 0.25 s and
+            never retry; URL parameters override that (``?socket_timeout=1``). A ``redis.Redis`` or
+            ``redis.asyncio.Redis`` client is used as configured, and the other kind is made from its connection
+            settings. Keys are ``costspan:budget:{name=scope value|window start}:...``, one hash tag per budget,
+            scope value and window, so each step works on Redis Cluster.
         on_store_error: when the store fails or times out, "allow" lets calls through unchecked (one warning on
             the ``costspan`` logger per outage; ``store_errors`` counts them), "block" refuses them with
             :class:`BudgetStoreError`. A failed store is left alone for a second before it is tried again, so an
@@ -124,7 +127,8 @@ class Budget:
         on_unpriced: a call to a model without a price: "allow" (reserve nothing, warn once) or "block".
         reservation_ttl: seconds a reservation lives (default 900, above the SDKs' 600 s request timeout); a
             stream renews it whenever it extends. A process that dies holding a reservation holds it no longer
-            than that. Settling an expired reservation still counts the call's cost.
+            than that (by the Redis server's clock, so workers' clocks need not agree). Settling an expired
+            reservation still counts the call's cost.
         clock: the time (epoch seconds) that places calls in windows; for tests.
 
     Reading: :meth:`spent` (settled USD in the current window), :meth:`reserved` (held by calls in flight),
@@ -214,17 +218,17 @@ class Budget:
 
     @property
     def action(self) -> str:
-        """ "block" or "alert"."""
+        """What a call that does not fit gets: "block" (refused) or "alert" (let through, counted)."""
         return self._action
 
     @property
     def on_store_error(self) -> str:
-        """ "allow" or "block"."""
+        """What a call gets while the store fails: "allow" (let through unchecked) or "block" (refused)."""
         return self._on_store_error
 
     @property
     def on_unpriced(self) -> str:
-        """ "allow" or "block"."""
+        """What the instrumentation does with a call to a model without a price: "allow" or "block"."""
         return self._on_unpriced
 
     @property
@@ -252,7 +256,7 @@ class Budget:
     def remaining(self, scope_value: str | None = None) -> float:
         """``max(limit - spent, 0)``: what is left of the current window's limit after settled spend (calls in
         flight are not subtracted; :meth:`reserved` tells them)."""
-        return max(self._limit_nanos_left(self._status(scope_value).spent), 0) / NANOS_PER_USD
+        return max(self._limit_ns - self._status(scope_value).spent, 0) / NANOS_PER_USD
 
     async def aspent(self, scope_value: str | None = None) -> float:
         return (await self._astatus(scope_value)).spent / NANOS_PER_USD
@@ -261,7 +265,7 @@ class Budget:
         return (await self._astatus(scope_value)).reserved / NANOS_PER_USD
 
     async def aremaining(self, scope_value: str | None = None) -> float:
-        return max(self._limit_nanos_left((await self._astatus(scope_value)).spent), 0) / NANOS_PER_USD
+        return max(self._limit_ns - (await self._astatus(scope_value)).spent, 0) / NANOS_PER_USD
 
     def scope_values(self) -> list[str]:
         """Scope values this process has reserved for in the current window, in first-seen order (at most the
@@ -375,13 +379,13 @@ class Budget:
     def _reserved(self, slot: Slot, rid: str, nanos: int, outcome: Outcome) -> Reservation:
         self._health.answered()
         if not outcome.ok:
-            raise self._exceeded(slot.scope_value, outcome, nanos, "refused a call needing")
+            raise self._exceeded(slot.scope_value, outcome, nanos, "refused a call needing {}")
         return Reservation(self._name, slot, rid, nanos, stored=True)
 
     def _unstored(self, slot: Slot, rid: str, nanos: int, error: StoreError) -> Reservation:
         self._health.failed(error)
         if self._on_store_error == "block":
-            raise self._store_error(slot.scope_value, nanos, error, "refused a call needing")
+            raise self._store_error(slot.scope_value, error, "refused a call needing {}", nanos / NANOS_PER_USD)
         return Reservation(self._name, slot, rid, nanos, stored=False)
 
     def _prepare_extend(self, reservation: Reservation, amount_usd: float) -> int | None:
@@ -392,7 +396,8 @@ class Budget:
     def _extended(self, reservation: Reservation, add: int, outcome: Outcome) -> bool:
         self._health.answered()
         if not outcome.ok:
-            reservation.refusal = self._exceeded(reservation.scope_value, outcome, add, "stopped a call needing")
+            refusal = self._exceeded(reservation.scope_value, outcome, add, "stopped a call needing {} more")
+            reservation.refusal = refusal
             return False
         reservation._nanos = outcome.held
         reservation.stored = True
@@ -401,7 +406,8 @@ class Budget:
     def _extend_failed(self, reservation: Reservation, add: int, error: StoreError) -> bool:
         self._health.failed(error)
         if self._on_store_error == "block":
-            reservation.refusal = self._store_error(reservation.scope_value, add, error, "stopped a call needing")
+            what, more = "stopped a call needing {} more", add / NANOS_PER_USD
+            reservation.refusal = self._store_error(reservation.scope_value, error, what, more)
             return False
         reservation._nanos += add
         return True
@@ -453,10 +459,7 @@ class Budget:
 
     def _unreadable(self, slot: Slot, error: StoreError) -> BudgetStoreError:
         self._health.failed(error)
-        return self._store_error(slot.scope_value, math.nan, error, "could not read its spend for")
-
-    def _limit_nanos_left(self, spent: int) -> int:
-        return self._limit_ns - spent
+        return self._store_error(slot.scope_value, error, "could not read its spend" + (self._period() or " total"))
 
     def _check_own(self, reservation: Reservation) -> None:
         if reservation.budget != self._name:
@@ -466,10 +469,11 @@ class Budget:
         return f"budget {self._name!r}" + ("" if self._scope is None else f" for {self._scope}={scope_value!r}")
 
     def _exceeded(self, scope_value: str | None, outcome: Outcome, nanos: int, verb: str) -> BudgetExceededError:
+        """``verb`` says what happened to the call, with ``{}`` where the amount goes."""
         spent, reserved, estimate = (n / NANOS_PER_USD for n in (outcome.spent, outcome.reserved, nanos))
         message = (
-            f"{self._who(scope_value)} {verb} {usd(estimate)}: {usd(spent)} spent and {usd(reserved)} reserved "
-            f"of its {usd(self._limit)} limit{self._period()}"
+            f"{self._who(scope_value)} {verb.format(usd(estimate))}: {usd(spent)} spent and {usd(reserved)} "
+            f"reserved of its {usd(self._limit)} limit{self._period()}"
         )
         return BudgetExceededError(
             message,
@@ -481,12 +485,14 @@ class Budget:
             estimate=estimate,
         )
 
-    def _store_error(self, scope_value: str | None, nanos: float, error: StoreError, verb: str) -> BudgetStoreError:
-        estimate = nanos / NANOS_PER_USD
-        what = f" {usd(estimate)}" if not math.isnan(estimate) else f" {self._period().strip() or 'its total'}"
-        message = f"{self._who(scope_value)} {verb}{what}: its store {self._store.describe()} failed ({error})" + (
-            "; on_store_error='block' refuses calls while it is down" if not math.isnan(estimate) else ""
-        )
+    def _store_error(
+        self, scope_value: str | None, error: StoreError, what: str, estimate: float = math.nan
+    ) -> BudgetStoreError:
+        """``what`` says what happened, with ``{}`` where the amount of a refused call goes."""
+        message = f"{self._who(scope_value)} {what.format(usd(estimate))}: its store {self._store.describe()} failed"
+        message += f" ({error})"
+        if not math.isnan(estimate):
+            message += "; on_store_error='block' refuses calls while it is down"
         return BudgetStoreError(
             message,
             budget=self._name,

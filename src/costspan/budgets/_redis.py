@@ -14,8 +14,9 @@ when the store does fail, the queued calls fail at once as their turn comes.
 A client given by the user is used as configured, and the other kind (async for a sync client, sync for an async
 one) is derived from its address, database, credentials, TLS settings and timeouts, without retries. A
 ``redis.asyncio`` client given by the user is used on whichever loop calls it, so it must live on the loop the
-application's async calls run on. Give a client with short timeouts and no retries: a retried reserve is harmless
-(the scripts recognise the reservation), but a slow Redis then holds the call for as long as the client waits.
+application's async calls run on. Retries count nothing twice (the scripts recognise a reservation already held
+or settled; a retried extend may hold a little more, never less), but a slow Redis holds each call for as long as
+the client waits and retries: give it short timeouts.
 """
 
 from __future__ import annotations
