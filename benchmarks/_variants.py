@@ -25,11 +25,13 @@ from _otel import Otel
 from _wire import REQUEST, STREAM_CHUNKS, STREAM_REQUEST, STREAM_USAGE_REQUEST
 from openai.resources.chat.completions.completions import Completions
 
-from costspan import CostspanInstrumentor
+from costspan import Budget, CostspanInstrumentor
 
 __all__ = [
     "BASELINE",
     "COSTSPAN",
+    "COSTSPAN_MEMORY_BUDGET",
+    "COSTSPAN_REDIS_BUDGET",
     "FLOOR",
     "PEERS",
     "USAGE_BASELINE",
@@ -44,6 +46,8 @@ BASELINE = "baseline"
 USAGE_BASELINE = "baseline + usage chunk"
 FLOOR = "floor (bare OTel SDK)"
 COSTSPAN = "costspan"
+COSTSPAN_MEMORY_BUDGET = "costspan + budget (memory)"
+COSTSPAN_REDIS_BUDGET = "costspan + budget (Redis)"
 # (name shown, pip distribution, module with an ``OpenAIInstrumentor``)
 PEERS = (
     ("openai-v2 (contrib)", "opentelemetry-instrumentation-openai-v2", "opentelemetry.instrumentation.openai_v2"),
@@ -90,9 +94,9 @@ class Suite:
     per-stream work spread over the chunks, a fraction of a microsecond lost in the noise)."""
 
 
-def _capture(name: str, instrumentor: Any, otel: Otel) -> tuple[Patch | None, list[str]]:
+def _capture(name: str, instrumentor: Any, otel: Otel, **options: Any) -> tuple[Patch | None, list[str]]:
     """instrument() with the shared providers, keep the wrapper it put on Completions.create, uninstrument()."""
-    instrumentor.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
+    instrumentor.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, **options)
     create = vars(Completions)["create"]
     instrumentor.uninstrument()
     notes = []
@@ -117,12 +121,30 @@ def _peers() -> tuple[list[tuple[str, Any]], list[str]]:
     return found, notes
 
 
-def instrumentations(otel: Otel) -> tuple[list[tuple[str, Patch]], list[str]]:
-    """costspan's and each installed peer's patch, and notes on what was left out or had to be cleaned up."""
+def _budgeted(redis_url: str | None) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """costspan with a budget that every call fits: in memory, and in Redis when there is one."""
+    budget = Budget(1e6, window="day", name="benchmark-memory")
+    out = [(COSTSPAN_MEMORY_BUDGET, {"budgets": [budget]})]
+    if redis_url is None:
+        return out, [f"left out {COSTSPAN_REDIS_BUDGET}: no redis-server on PATH and no --redis URL"]
+    out.append((COSTSPAN_REDIS_BUDGET, {"budgets": [Budget(1e6, window="day", name="benchmark", store=redis_url)]}))
+    return out, []
+
+
+def instrumentations(otel: Otel, redis_url: str | None = None) -> tuple[list[tuple[str, Patch]], list[str]]:
+    """costspan's (bare and with budgets) and each installed peer's patch, and notes on what was left out or had
+    to be cleaned up."""
     peers, notes = _peers()
+    budgeted, budget_notes = _budgeted(redis_url)
+    notes += budget_notes
+    candidates = [
+        (COSTSPAN, CostspanInstrumentor(), {}),
+        *((name, CostspanInstrumentor(), options) for name, options in budgeted),
+        *((name, instrumentor, {}) for name, instrumentor in peers),
+    ]
     patches = []
-    for name, instrumentor in [(COSTSPAN, CostspanInstrumentor()), *peers]:
-        patch, problems = _capture(name, instrumentor, otel)
+    for name, instrumentor, options in candidates:
+        patch, problems = _capture(name, instrumentor, otel, **options)
         notes += problems
         if patch is not None:
             patches.append((name, patch))

@@ -11,6 +11,7 @@ the report gives the median over rounds. See README.md for how to read it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import gc
 import json
@@ -18,10 +19,13 @@ import os
 import platform
 import pstats
 import random
+import shutil
+import socket
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -47,6 +51,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=2024, help="seed of the per-round variant order")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--profile", action="store_true", help="profile costspan's calls instead (cProfile)")
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="the Redis of the Redis-budget variant (default: a redis-server started on loopback, if installed)",
+    )
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (120 if args.quick else 600)
     return args
@@ -201,8 +210,8 @@ def _profile(all_suites: Sequence[Suite], calls: int) -> None:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(r"/costspan/|/opentelemetry/|/wrapt/", 30)
 
 
-def _run(args: argparse.Namespace, otel: Otel) -> None:
-    instrumented, notes = instrumentations(otel)
+def _run(args: argparse.Namespace, otel: Otel, redis_url: str | None) -> None:
+    instrumented, notes = instrumentations(otel, redis_url)
     all_suites = suites(make_client(), otel, instrumented, (args.calls, args.streams, args.isolated_calls))
     parity = _parity(all_suites, otel)
     if args.profile:
@@ -227,10 +236,40 @@ def _run(args: argparse.Namespace, otel: Otel) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parse(argv)
     otel = Otel()
+    with contextlib.ExitStack() as stack:
+        redis_url = args.redis or stack.enter_context(loopback_redis())
+        try:
+            _run(args, otel, redis_url)
+        finally:
+            otel.shutdown()
+
+
+@contextlib.contextmanager
+def loopback_redis() -> Iterator[str | None]:
+    """A throwaway redis-server on a free loopback port (no persistence), or None without the binary."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _run(args, otel)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
     finally:
-        otel.shutdown()
+        server.terminate()
+        server.wait(10)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,8 @@ class Guard:
     ) -> None:
         self.budgets = tuple(budgets)
         self.pricing = pricing
+        # Observable instruments outlive uninstrument(); once closed, their callbacks report nothing.
+        self.closed = False
         self.default_max_output_tokens = default_max_output_tokens
         self._metric_attributes = frozenset(metric_attributes)
         self._warned: set[tuple[str, str]] = set()
@@ -305,13 +307,13 @@ class Guard:
             yield Observation(budget.limit_usd, attributes)
 
     def _observe_store_errors(self, options: CallbackOptions) -> Iterable[Observation]:
-        for budget in self.budgets:
+        for budget in () if self.closed else self.budgets:
             yield Observation(budget.store_errors, {BUDGET_NAME: budget.name})
 
     def _observed(self) -> Iterable[tuple[Budget, str | None, dict[str, Any]]]:
         """Unscoped budgets; scoped ones per scope value seen, when their scope is one of the metric attributes
         (the application chose that cardinality)."""
-        for budget in self.budgets:
+        for budget in () if self.closed else self.budgets:
             scope = budget.scope
             if scope is None:
                 yield budget, None, {BUDGET_NAME: budget.name}

@@ -41,6 +41,7 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """
 
     _patched: list[tuple[str, str]]
+    _guard: Guard | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         # Each provider SDK is optional: the ones installed are instrumented, the others skipped.
@@ -78,6 +79,7 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 default_max_output_tokens=options.default_max_output_tokens,
             )
         pipeline = Pipeline(options, pricing, telemetry, guard)
+        self._guard = guard
         self._patched = []
         for provider in _PROVIDERS:
             if provider.is_installed():
@@ -104,6 +106,8 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._patched.append((module, name))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        if self._guard is not None:
+            self._guard.closed = True
         for module_name, name in reversed(self._patched):
             owner_name, _, attribute = name.rpartition(".")
             owner: Any = importlib.import_module(module_name)

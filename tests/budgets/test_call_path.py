@@ -354,3 +354,42 @@ def test_dead_store_block_refuses_calls_unsent(
     assert server.requests == []
     assert "dead-block" in str(refused.value) and "on_store_error='block'" in str(refused.value)
     assert own_redis.password not in str(refused.value)
+
+
+def test_gauges_report_spend_and_limit_until_uninstrumented(
+    stores: Stores, server: ProviderServer, otel: Any, instrument: Any
+) -> None:
+    """Unscoped budgets report spent and limit; a scoped one per value seen when its scope is a metric attribute
+    (the application chose that cardinality), and not otherwise."""
+    day = stores.budget(5.0, name=f"gauge-day-{stores.kind}")
+    per_user = stores.budget(1.0, scope="user.id", name=f"gauge-user-{stores.kind}")
+    per_team = stores.budget(2.0, scope="team", name=f"gauge-team-{stores.kind}")
+    instrument(budgets=[day, per_user, per_team], metric_attributes=["user.id"])
+    provider = PROVIDERS[0]
+    with provider.client(server, otel.tracer_provider, {}) as client:
+        for user in ("ann", "bob"):
+            with costspan.attribution(user_id=user, team="search"):
+                server.push(Reply(usage={"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}))
+                provider.create(client, MESSAGES, max_tokens=100)
+    costs = dict(zip(("ann", "bob"), _span_costs(otel), strict=True))
+
+    def points(name: str) -> dict[tuple[tuple[str, Any], ...], float]:
+        return {tuple(sorted(p.attributes.items())): p.value for p in otel.metrics().get(name, [])}
+
+    spent = points("costspan.budget.spent")
+    assert spent == pytest.approx(
+        {
+            (("costspan.budget.name", day.name),): sum(costs.values()),
+            (("costspan.budget.name", per_user.name), ("user.id", "ann")): costs["ann"],
+            (("costspan.budget.name", per_user.name), ("user.id", "bob")): costs["bob"],
+        },
+        abs=1e-9,
+    )
+    limits = points("costspan.budget.limit")
+    assert limits[(("costspan.budget.name", day.name),)] == 5.0
+    assert limits[(("costspan.budget.name", per_user.name), ("user.id", "ann"))] == 1.0
+    assert not any(("costspan.budget.name", per_team.name) in key for key in limits), "team is no metric attribute"
+    costspan.CostspanInstrumentor().uninstrument()
+    gone = otel.metrics()
+    assert "costspan.budget.spent" not in gone and "costspan.budget.limit" not in gone, "observed after uninstrument"
+    instrument()  # the fixture uninstruments at the end
