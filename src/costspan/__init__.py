@@ -27,14 +27,11 @@ __all__ = [
 def instrument(**options: Any) -> None:
     """Instrument every installed provider SDK.
 
-    With no OpenTelemetry SDK providers configured, sets up default ones first (exporters from the standard
-    ``OTEL_*`` variables). ``tracer_provider`` / ``meter_provider`` may be passed explicitly; the other options
-    are those of :class:`costspan.config.Options`. Calling it twice instruments once.
+    With no OpenTelemetry SDK providers configured, sets up default ones first: exporters from the standard
+    ``OTEL_*`` variables, and the local ledger (``costspan report`` reads it; see :mod:`costspan.ledger`).
+    ``tracer_provider`` / ``meter_provider`` may be passed explicitly; the other options are those of
+    :class:`costspan.config.Options`. Calling it twice instruments once.
     """
-    if "tracer_provider" not in options or "meter_provider" not in options:
-        from ._setup import configure_default_providers
-
-        configure_default_providers()
     CostspanInstrumentor().instrument(**options)
 
 

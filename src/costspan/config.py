@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .ledger._paths import ENV as LEDGER_ENV
+from .ledger._paths import LedgerOption, parse_env
+
 __all__ = ["Options"]
 
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -26,12 +29,16 @@ class Options:
         Env: ``COSTSPAN_MODEL_ALIASES=prod-gpt=gpt-4.1,other=gpt-4.1-mini``.
     stream_usage: ask OpenAI chat and completion streams for their usage chunk when the caller did not, and
         hide that chunk from the caller. Env: ``COSTSPAN_STREAM_USAGE=false`` turns it off.
+    ledger: the SQLite usage ledger's path, ``True`` for the default path, ``False`` for none; None (the default)
+        writes it at the default path only when costspan sets up the OpenTelemetry providers itself (see
+        ``costspan.ledger``). Env: ``COSTSPAN_LEDGER=/path/ledger.db``, ``COSTSPAN_LEDGER=off``.
     """
 
     metric_attributes: tuple[str, ...] = ()
     prices: Mapping[str, Any] | str | os.PathLike[str] | None = None
     model_aliases: Mapping[str, str] = field(default_factory=dict)
     stream_usage: bool = True
+    ledger: LedgerOption = None
 
     @classmethod
     def load(cls, kwargs: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Options:
@@ -42,6 +49,7 @@ class Options:
             prices=kwargs.get("prices") or _path(environ.get("COSTSPAN_PRICES")),
             model_aliases=dict(kwargs.get("model_aliases") or _pairs(environ.get("COSTSPAN_MODEL_ALIASES", ""))),
             stream_usage=bool(kwargs.get("stream_usage", _flag(environ.get("COSTSPAN_STREAM_USAGE"), True))),
+            ledger=kwargs["ledger"] if "ledger" in kwargs else parse_env(environ.get(LEDGER_ENV)),
         )
 
 
