@@ -58,6 +58,7 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             tracer_provider or trace.get_tracer_provider(),
             embedded=embedded and tracer_provider is None,
             from_code="ledger" in kwargs,
+            pricing=pricing,
         )
         telemetry = Telemetry(
             tracer,

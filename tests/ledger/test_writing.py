@@ -17,10 +17,10 @@ from typing import Any
 
 import openai
 import pytest
-from ledger_support import rows
 
 from costspan.ledger import LedgerProcessor
 from costspan.testing import ProviderServer, Reply
+from ledger_support import rows
 from support import API_KEY
 
 MESSAGES = [{"role": "user", "content": "hi"}]

@@ -1,5 +1,12 @@
 """The ledger span processor: one SQLite row per provider call, written off the request path.
 
+Rows come from costspan's spans and from the GenAI provider-call spans of other instrumentations (the official
+openai-v2, OpenLLMetry, the anthropic SDK's own), priced from their ``gen_ai.*`` usage when they carry no cost
+(see :mod:`costspan.ledger._rows`). A call traced twice is one row, costspan's when it traced it: a foreign span
+whose parent is a costspan span, or that is the parent of one, is skipped (costspan's spans are tracked from
+``on_start``); a foreign span with the ``gen_ai.response.id`` of a row already written is skipped too, and a costspan
+row replaces a foreign row of the same response id (instrumentations whose spans are siblings, not nested).
+
 ``on_end`` (on the request thread) only appends the finished span to a bounded queue; a full queue drops the
 span and counts it (``dropped``), never blocking or raising. A daemon writer thread turns spans into rows and
 inserts them in batches, one transaction each, in WAL mode. ``force_flush`` and ``shutdown`` write what is
@@ -27,11 +34,14 @@ import weakref
 from collections import deque
 from pathlib import Path
 
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import SpanKind
 
+from ..pricing import Pricing, default_pricing
 from ._paths import create_owner_only
-from ._rows import Row, row_of
+from ._rows import Row, is_costspan, is_foreign_call, row_of
 from ._schema import COLUMNS, migrate
 
 __all__ = ["LedgerProcessor"]
@@ -39,7 +49,11 @@ __all__ = ["LedgerProcessor"]
 _log = logging.getLogger("costspan")
 
 _INSERT = f"INSERT INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-_COSTSPAN_SCOPE = "costspan"
+_DELETE = "DELETE FROM calls WHERE span_id = ?"
+_REQUEST_ID = COLUMNS.index("request_id")
+_SPAN_ID = COLUMNS.index("span_id")
+# Response ids remembered to keep one row per call when two instrumentations trace it side by side.
+_RECENT_IDS = 10_000
 
 # SQLite primary result codes of failures that pass: busy, locked, I/O error, disk full.
 _TRANSIENT_CODES = frozenset({5, 6, 10, 13})
@@ -59,11 +73,12 @@ class _Flush:
 class LedgerProcessor(SpanProcessor):
     """Writes one ledger row per provider call span to the SQLite file at ``path``.
 
-    ``create_directory``: create a missing parent directory (owner-only); the default path's is, an explicit
-    path's is not (a mistyped directory should be noticed, not silently made). ``max_queue`` bounds the spans
-    waiting to be written; ``batch_size`` rows go in one transaction; the writer wakes every ``flush_interval``
-    seconds or as soon as a batch is waiting; ``busy_timeout`` is how long a write waits for another
-    connection's lock before it is retried later.
+    ``pricing`` prices the calls of other instrumentations (costspan's own carry their cost); by default
+    genai-prices with no overrides. ``create_directory``: create a missing parent directory (owner-only); the
+    default path's is, an explicit path's is not (a mistyped directory should be noticed, not silently made).
+    ``max_queue`` bounds the spans waiting to be written; ``batch_size`` rows go in one transaction; the writer
+    wakes every ``flush_interval`` seconds or as soon as a batch is waiting; ``busy_timeout`` is how long a write
+    waits for another connection's lock before it is retried later.
     """
 
     _queue: deque[ReadableSpan | _Flush]
@@ -80,6 +95,7 @@ class LedgerProcessor(SpanProcessor):
         self,
         path: str | os.PathLike[str],
         *,
+        pricing: Pricing | None = None,
         create_directory: bool = False,
         max_queue: int = 10_000,
         batch_size: int = 512,
@@ -88,6 +104,7 @@ class LedgerProcessor(SpanProcessor):
         reopen_interval: float = 30.0,
     ) -> None:
         self.path = Path(path)
+        self.pricing = pricing if pricing is not None else default_pricing()
         self.dropped = 0
         """Spans dropped because the queue was full."""
         self.unwritten = 0
@@ -103,6 +120,11 @@ class LedgerProcessor(SpanProcessor):
         self._warned: set[str] = set()
         self._incident = False
         self._shutdown = False
+        # costspan spans not yet ended, and the foreign spans that are parents of costspan spans (request threads).
+        self._active: set[int] = set()
+        self._replaced: set[int] = set()
+        self._recent_ids: dict[str, tuple[str, bool]] = {}
+        self._deletes: list[str] = []
         self._start_writer()
         atexit.register(self.shutdown)
         _register_at_fork(self)
@@ -110,11 +132,26 @@ class LedgerProcessor(SpanProcessor):
     # ----- request thread -----
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        pass
+        scope = span.instrumentation_scope
+        if scope is None or not is_costspan(scope.name):
+            return
+        self._active.add(span.context.span_id)
+        parent = trace.get_current_span(parent_context)
+        # Another instrumentation's span around costspan's, for the same call (set-adds are atomic: no lock).
+        if _is_foreign_call_span(parent):
+            self._replaced.add(parent.get_span_context().span_id)
 
     def on_end(self, span: ReadableSpan) -> None:
         scope = span.instrumentation_scope
-        if scope is None or not _is_costspan(scope.name):
+        if scope is None:
+            return
+        if is_costspan(scope.name):
+            self._active.discard(_span_id(span))
+        elif (
+            span.kind is not SpanKind.CLIENT
+            or not is_foreign_call(span.attributes or {})
+            or self._is_traced_by_costspan(span)
+        ):
             return
         queue = self._queue
         if len(queue) + self._held_count >= self._max_queue or self._shutdown:
@@ -123,6 +160,13 @@ class LedgerProcessor(SpanProcessor):
         queue.append(span)
         if len(queue) == self._batch_size:
             self._wake.set()
+
+    def _is_traced_by_costspan(self, span: ReadableSpan) -> bool:
+        span_id = _span_id(span)
+        if span_id in self._replaced:
+            self._replaced.discard(span_id)
+            return True
+        return span.parent is not None and span.parent.span_id in self._active
 
     def _drop(self) -> None:
         with self._drop_lock:
@@ -202,14 +246,39 @@ class LedgerProcessor(SpanProcessor):
 
     def _hold(self, span: ReadableSpan) -> None:
         try:
-            self._held.append(row_of(span))
+            row = row_of(span, self.pricing)
         except Exception as failure:
             self._warn("row", "costspan: a span could not be made a ledger row: %r", failure)
+            return
+        scope = span.instrumentation_scope
+        if self._is_second_row(row, scope is not None and is_costspan(scope.name)):
+            return
+        self._held.append(row)
         self._held_count = len(self._held)
+
+    def _is_second_row(self, row: Row, ours: bool) -> bool:
+        """Whether the call already has a row; a costspan row takes the place of a foreign one."""
+        request_id = row[_REQUEST_ID]
+        if request_id is None:
+            return False
+        seen = self._recent_ids.get(request_id)
+        if seen is not None:
+            span_id, seen_ours = seen
+            if seen_ours or not ours:
+                return True
+            held = [index for index, other in enumerate(self._held) if other[_SPAN_ID] == span_id]
+            if held:
+                del self._held[held[0]]
+            else:
+                self._deletes.append(span_id)
+        elif len(self._recent_ids) >= _RECENT_IDS:
+            del self._recent_ids[next(iter(self._recent_ids))]
+        self._recent_ids[request_id] = (row[_SPAN_ID], ours)
+        return False
 
     def _write(self, force: bool) -> bool:
         """Insert the held rows; True when none is left held."""
-        if not self._held:
+        if not self._held and not self._deletes:
             return True
         now = time.monotonic()
         connection = self._connection or self._open(now, force)
@@ -220,9 +289,12 @@ class LedgerProcessor(SpanProcessor):
         try:
             with connection:
                 connection.executemany(_INSERT, self._held)
+                if self._deletes:
+                    connection.executemany(_DELETE, [(span_id,) for span_id in self._deletes])
         except sqlite3.Error as failure:
             return self._write_failed(failure, now)
-        self.written += len(self._held)
+        self.written += len(self._held) - len(self._deletes)
+        self._deletes.clear()
         self._held.clear()
         self._held_count = 0
         self._retry_at = 0.0
@@ -310,8 +382,17 @@ class LedgerProcessor(SpanProcessor):
         self._start_writer()
 
 
-def _is_costspan(scope_name: str) -> bool:
-    return scope_name == _COSTSPAN_SCOPE or scope_name.startswith("costspan.")
+def _span_id(span: ReadableSpan) -> int:
+    context = span.context
+    return context.span_id if context is not None else 0
+
+
+def _is_foreign_call_span(span: object) -> bool:
+    """Another instrumentation's span of a GenAI provider call (a CLIENT span with a model and a provider)."""
+    if not isinstance(span, ReadableSpan) or span.kind is not SpanKind.CLIENT:
+        return False
+    scope = span.instrumentation_scope
+    return scope is not None and not is_costspan(scope.name) and is_foreign_call(span.attributes or {})
 
 
 def _is_transient(failure: sqlite3.Error) -> bool:

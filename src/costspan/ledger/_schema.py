@@ -4,9 +4,13 @@
 ``n + 1``; a new file gets them all, in order, in one transaction. A ledger of a newer version than
 :data:`SCHEMA_VERSION` is never written by this costspan (its columns may mean things this code does not know).
 
-One row per provider call. Tokens follow the span attributes: ``input_tokens`` counts ALL input tokens, cache
-reads and writes included; ``reasoning_tokens`` is part of ``output_tokens``. ``cost_usd`` is NULL when the
-call was not priced (``unpriced`` = 1) or billed nothing (a failed request, token counting): never a silent 0.
+One row per provider call, traced by costspan or by another instrumentation (``scope`` names it). Tokens follow
+the span attributes: ``input_tokens`` counts ALL input tokens, cache reads and writes included;
+``reasoning_tokens`` is part of ``output_tokens``. ``cost_usd`` is NULL when the call was not priced
+(``unpriced`` = 1) or billed nothing (a failed request, token counting): never a silent 0. ``cost_source`` is the
+span's ``gen_ai.usage.cost.source`` (``local``: costspan priced the call) or ``ledger`` when the span carried no
+cost and the ledger priced its usage. ``attributes`` is a JSON object of the span's attribution attributes
+(``costspan.attribution`` keywords other than ``user_id``, which is the ``user_id`` column).
 """
 
 from __future__ import annotations
@@ -53,6 +57,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX calls_time ON calls (time);
     """,
+    # 1 -> 2: who traced the call (calls of other instrumentations get rows too), where its cost came from, and
+    # the attribution beyond user.id as JSON (costspan report --by KEY).
+    """
+    ALTER TABLE calls ADD COLUMN scope TEXT;
+    ALTER TABLE calls ADD COLUMN cost_source TEXT;
+    ALTER TABLE calls ADD COLUMN attributes TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -88,6 +99,9 @@ COLUMNS: tuple[str, ...] = (
     "duration_s",
     "time_to_first_chunk_s",
     "error_type",
+    "scope",
+    "cost_source",
+    "attributes",
 )
 """The columns a row fills, in the order :mod:`costspan.ledger._rows` builds them (``id`` is SQLite's)."""
 
