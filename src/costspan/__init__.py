@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._estimate import Estimate, estimate
 from ._version import __version__
 from .context import attribution
 from .instrumentor import CostspanInstrumentor
@@ -14,11 +15,13 @@ from .usage import Usage
 __all__ = [
     "Cost",
     "CostspanInstrumentor",
+    "Estimate",
     "Pricing",
     "Usage",
     "__version__",
     "attribution",
     "cost_of",
+    "estimate",
     "instrument",
     "uninstrument",
 ]
