@@ -30,7 +30,7 @@ def rows(path: Path, where: str = "1") -> list[dict[str, Any]]:
 def read_only_directory(path: Path) -> Iterator[Path]:
     """``path`` made a directory nobody can write, root included: chattr +i as root (permission bits do not stop
     root), mode 0555 otherwise. Skips where neither works, except under CI=true, where it fails."""
-    path.mkdir()
+    path.mkdir(exist_ok=True)
     as_root = os.geteuid() == 0
     if as_root:
         subprocess.run(["chattr", "+i", str(path)], check=False, capture_output=True)

@@ -93,8 +93,14 @@ def _open(path: Path) -> sqlite3.Connection:
             "--ledger PATH or COSTSPAN_LEDGER names another"
         )
     try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        connection, version = _connect(path, "mode=ro")
+    except sqlite3.OperationalError:
+        # A WAL ledger in a directory this user cannot write: SQLite cannot make the -shm file a reader needs.
+        # No writer can be using it there either, so the file is read as it stands.
+        try:
+            connection, version = _connect(path, "mode=ro&immutable=1")
+        except sqlite3.DatabaseError as failure:
+            raise ReportError(f"cannot read the ledger at {path}: {failure}") from None
     except sqlite3.DatabaseError as failure:
         if "not a database" in str(failure):
             raise ReportError(f"{path} is not an SQLite database, so not a costspan ledger") from None
@@ -106,6 +112,15 @@ def _open(path: Path) -> sqlite3.Connection:
             "upgrade costspan"
         )
     return connection
+
+
+def _connect(path: Path, options: str) -> tuple[sqlite3.Connection, int]:
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True)
+    try:
+        return connection, int(connection.execute("PRAGMA user_version").fetchone()[0])
+    except BaseException:
+        connection.close()
+        raise
 
 
 def _columns(connection: sqlite3.Connection, path: Path) -> set[str]:
@@ -227,25 +242,30 @@ def period_of(
         if day is not None or since is not None or until is not None:
             raise ReportError("--last cannot be combined with --date, --since or --until")
         return _last(last, now, utc)
+    first: date | None
+    final: date | None
     if day is not None:
         if since is not None or until is not None:
             raise ReportError("--date cannot be combined with --since or --until")
-        since = until = day
-    first = _day("--since", since) if since is not None else None
-    final = _day("--until", until) if until is not None else (now.date() if first is not None else None)
+        first = final = _day("--date", day)
+    else:
+        first = _day("--since", since) if since is not None else None
+        final = _day("--until", until) if until is not None else (now.date() if first is not None else None)
     if first is None and final is None:
         first = final = now.date()
     if first is not None and final is not None and first > final:
         raise ReportError(f"--since {first.isoformat()} is after --until {final.isoformat()}: no day is in that range")
     start = _midnight(first, zone) if first is not None else None
     end = _midnight(final + timedelta(days=1), zone) if final is not None else None
-    if first == final:
-        title = f"Daily Summary ({first.isoformat()})"  # type: ignore[union-attr]
-    elif first is None:
-        title = f"Summary (until {final.isoformat()})"  # type: ignore[union-attr]
-    else:
-        title = f"Summary ({first.isoformat()} to {final.isoformat()})"  # type: ignore[union-attr]
-    return Period(start, end, title + (" UTC" if utc else ""), utc)
+    return Period(start, end, _title(first, final) + (" UTC" if utc else ""), utc)
+
+
+def _title(first: date | None, final: date | None) -> str:
+    if first is None:
+        return f"Summary (until {final.isoformat() if final else 'now'})"
+    if final is None or first == final:
+        return f"Daily Summary ({first.isoformat()})"
+    return f"Summary ({first.isoformat()} to {final.isoformat()})"
 
 
 def _last(text: str, now: datetime, utc: bool) -> Period:
