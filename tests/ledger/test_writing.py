@@ -188,3 +188,22 @@ def test_files_are_owner_only(tmp_path: Path, server: ProviderServer) -> None:
     assert {mode for _, mode in files} == {"0o600"}
     assert f"recording LLM calls in the ledger at {directory / 'ledger.db'}" in result.stderr
     assert len(rows(directory / "ledger.db")) == 30
+
+
+def test_costspan_calls_with_the_same_response_id_are_each_a_row(
+    ledger: LedgerProcessor, ledger_file: Path, client: openai.OpenAI
+) -> None:
+    """A caching proxy replays a response, id and all: each call costspan traced is still a row."""
+    recorded = client.chat.completions.with_raw_response.create(model="gpt-4.1-mini", messages=MESSAGES).http_response
+    # The SDK's HTTP library: httpx for openai 2, httpx2 for openai 3.
+    http = sys.modules[next(c for c in type(client._client).__mro__ if c.__name__ == "Client").__module__.split(".")[0]]
+    replayed = http.MockTransport(
+        lambda request: http.Response(200, content=recorded.content, headers={"content-type": "application/json"})
+    )
+    cache = http.Client(transport=replayed)
+    with openai.OpenAI(base_url="http://cache.invalid/v1", api_key=API_KEY, max_retries=0, http_client=cache) as cached:
+        _chat(cached)
+        _chat(cached)
+    assert ledger.force_flush()
+    assert len({row["request_id"] for row in rows(ledger_file)}) == 1
+    assert len(rows(ledger_file)) == 3

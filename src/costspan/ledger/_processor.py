@@ -257,20 +257,23 @@ class LedgerProcessor(SpanProcessor):
         self._held_count = len(self._held)
 
     def _is_second_row(self, row: Row, ours: bool) -> bool:
-        """Whether the call already has a row; a costspan row takes the place of a foreign one."""
+        """Whether another instrumentation's row repeats a call that has a row; a costspan row takes the place of
+        a foreign one. costspan's own rows are never dropped: two costspan spans are two calls, whatever ids a
+        caching proxy may replay."""
         request_id = row[_REQUEST_ID]
         if request_id is None:
             return False
         seen = self._recent_ids.get(request_id)
         if seen is not None:
             span_id, seen_ours = seen
-            if seen_ours or not ours:
+            if not ours:
                 return True
-            held = [index for index, other in enumerate(self._held) if other[_SPAN_ID] == span_id]
-            if held:
-                del self._held[held[0]]
-            else:
-                self._deletes.append(span_id)
+            if not seen_ours:
+                held = [index for index, other in enumerate(self._held) if other[_SPAN_ID] == span_id]
+                if held:
+                    del self._held[held[0]]
+                else:
+                    self._deletes.append(span_id)
         elif len(self._recent_ids) >= _RECENT_IDS:
             del self._recent_ids[next(iter(self._recent_ids))]
         self._recent_ids[request_id] = (row[_SPAN_ID], ours)
