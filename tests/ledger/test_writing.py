@@ -109,7 +109,12 @@ def test_1000_calls_from_8_threads_are_1000_rows_that_cost_what_the_spans_cost(
 
 
 def test_a_full_queue_drops_and_counts_and_never_blocks(
-    tmp_path: Path, server: ProviderServer, otel: Any, instrument: Any, client: openai.OpenAI
+    tmp_path: Path,
+    server: ProviderServer,
+    otel: Any,
+    instrument: Any,
+    client: openai.OpenAI,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Another connection holds the write lock: the writer waits on it, and calls go on at their own speed."""
     path = tmp_path / "ledger.db"
@@ -132,6 +137,12 @@ def test_a_full_queue_drops_and_counts_and_never_blocks(
     assert processor.force_flush()
     assert len(rows(path)) + processor.dropped == 41
     processor.shutdown()
+    assert "costspan: the ledger queue is full (5 calls waiting): calls are dropped and counted, not written" in (
+        caplog.messages
+    )
+    assert f"costspan: {processor.dropped} calls were dropped from the full ledger queue and are not in it" in (
+        caplog.messages
+    )
 
 
 def test_shutdown_writes_what_is_queued(tmp_path: Path, otel: Any, instrument: Any, client: openai.OpenAI) -> None:

@@ -197,7 +197,7 @@ class LedgerProcessor(SpanProcessor):
             self.unwritten += lost
             _log.warning("costspan: %d calls could not be written to the ledger at %s and are lost", lost, self.path)
         if self.dropped:
-            _log.warning("costspan: the ledger queue was full %d times; those calls are not in it", self.dropped)
+            _log.warning("costspan: %d calls were dropped from the full ledger queue and are not in it", self.dropped)
 
     # ----- writer thread -----
 
@@ -237,6 +237,12 @@ class LedgerProcessor(SpanProcessor):
                     continue
                 taken += 1
                 self._hold(item)
+            if self.dropped and not self._incident:
+                self._warn(
+                    "dropped",
+                    "costspan: the ledger queue is full (%d calls waiting): calls are dropped and counted, not written",
+                    self._max_queue,
+                )
             ok = self._write(force=force or bool(markers))
             for marker in markers:
                 marker.ok = ok
