@@ -143,7 +143,7 @@ class LedgerProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         scope = span.instrumentation_scope
-        if scope is None:
+        if scope is None or self._shutdown:
             return
         if is_costspan(scope.name):
             self._active.discard(_span_id(span))
@@ -154,7 +154,7 @@ class LedgerProcessor(SpanProcessor):
         ):
             return
         queue = self._queue
-        if len(queue) + self._held_count >= self._max_queue or self._shutdown:
+        if len(queue) + self._held_count >= self._max_queue:
             self._drop()
             return
         queue.append(span)
