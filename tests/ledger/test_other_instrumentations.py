@@ -3,6 +3,7 @@ SDK's own spans) become priced rows; a call traced by costspan and another instr
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -73,9 +74,27 @@ def peer(otel: Any) -> Iterator[Callable[[Callable[[], Any]], None]]:
             instrumentor.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
         started.append(instrumentor)
 
+    before = _sdk_functions()
     yield start
     for instrumentor in started:
         instrumentor.uninstrument()
+    # OpenLLMetry's openai uninstrument() leaves Completions.create and .parse wrapped (0.62): put back what the
+    # SDK had, so the tests after this one see the SDK as it was.
+    for (owner, name), value in before.items():
+        if vars(owner).get(name) is not value:
+            setattr(owner, name, value)
+
+
+def _sdk_functions() -> dict[tuple[type, str], Any]:
+    """Every attribute of every class the provider SDKs' loaded modules define."""
+    found = {}
+    for module_name, module in list(sys.modules.items()):
+        if module is None or not module_name.startswith(("openai.", "anthropic.")):
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, type) and value.__module__ == module_name:
+                found.update({(value, name): attribute for name, attribute in vars(value).items()})
+    return found
 
 
 def _openai_call(server: ProviderServer) -> None:
