@@ -1,9 +1,16 @@
-"""``costspan demo``: real SDK calls against costspan's local provider server, reported from the spans."""
+"""``costspan demo``: real SDK calls against costspan's local provider server, reported from the spans, then
+``costspan report`` over the ledger the same calls were written to (a temporary one).
+
+Each entry of :data:`STEPS` makes its calls with one client of the server; a new kind of call is one more step.
+"""
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -13,17 +20,16 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from .context import attribution
 from .instrumentor import CostspanInstrumentor
+from .ledger._render import render_plain
+from .ledger._report import period_of, summarize
 from .testing import ProviderServer, Reply
 
-__all__ = ["run_demo"]
+__all__ = ["STEPS", "run_demo"]
 
 _USER = {"role": "user", "content": "Summarise the quarterly report in three bullet points."}
 
 
 def run_demo(echo: Callable[[str], Any]) -> None:
-    import anthropic
-    import openai
-
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -31,25 +37,51 @@ def run_demo(echo: Callable[[str], Any]) -> None:
     logger = logging.getLogger("costspan")
     level = logger.level
     logger.setLevel(logging.ERROR)
-    instrumentor = CostspanInstrumentor()
-    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=MeterProvider())
-    try:
-        with ProviderServer() as server:
-            echo(f"costspan demo: real SDK calls against a local server at {server.url} (no API key)\n")
-            with (
-                openai.OpenAI(base_url=server.openai_base_url, api_key="sk-demo", max_retries=0) as client,
-                attribution(user_id="u-demo", feature="reports"),
-            ):
-                _openai_calls(client, server)
-            with (
-                anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="sk-ant-demo", max_retries=0) as claude,
-                attribution(user_id="u-claude"),
-            ):
-                _anthropic_calls(claude, server)
-    finally:
-        instrumentor.uninstrument()
-        logger.setLevel(level)
-    _print_spans(echo, exporter.get_finished_spans())
+    with tempfile.TemporaryDirectory(prefix="costspan-demo-") as directory:
+        ledger = Path(directory) / "ledger.db"
+        first_day = date.today()
+        instrumentor = CostspanInstrumentor()
+        instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=MeterProvider(), ledger=ledger)
+        try:
+            with ProviderServer() as server:
+                echo(f"costspan demo: real SDK calls against a local server at {server.url} (no API key)\n")
+                for step in STEPS:
+                    step(server)
+        finally:
+            instrumentor.uninstrument()  # also writes the ledger's last rows and closes it
+            logger.setLevel(level)
+        _print_spans(echo, exporter.get_finished_spans())
+        _print_report(echo, ledger, first_day)
+
+
+def _print_report(echo: Callable[[str], Any], ledger: Path, first_day: date) -> None:
+    period = period_of(since=first_day.isoformat(), until=date.today().isoformat())
+    echo("\nThe same calls, as `costspan report` prints them from the ledger they were written to:\n")
+    echo(render_plain(summarize(ledger, "model", period)).rstrip("\n"))
+
+
+def _openai_step(server: ProviderServer) -> None:
+    import openai
+
+    with (
+        openai.OpenAI(base_url=server.openai_base_url, api_key="sk-demo", max_retries=0) as client,
+        attribution(user_id="u-demo", feature="reports"),
+    ):
+        _openai_calls(client, server)
+
+
+def _anthropic_step(server: ProviderServer) -> None:
+    import anthropic
+
+    with (
+        anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="sk-ant-demo", max_retries=0) as claude,
+        attribution(user_id="u-claude"),
+    ):
+        _anthropic_calls(claude, server)
+
+
+STEPS: list[Callable[[ProviderServer], None]] = [_openai_step, _anthropic_step]
+"""The demo's calls, in order: each step makes its calls against the local server."""
 
 
 def _openai_calls(client: Any, server: ProviderServer) -> None:
