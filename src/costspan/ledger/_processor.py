@@ -37,6 +37,8 @@ from pathlib import Path
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_AI_USAGE_INPUT_TOKENS
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import SpanKind
 
 from ..pricing import Pricing, default_pricing
@@ -147,6 +149,8 @@ class LedgerProcessor(SpanProcessor):
             return
         if is_costspan(scope.name):
             self._active.discard(_span_id(span))
+            if _never_sent(span):
+                return
         elif (
             span.kind is not SpanKind.CLIENT
             or not is_foreign_call(span.attributes or {})
@@ -394,6 +398,13 @@ class LedgerProcessor(SpanProcessor):
 def _span_id(span: ReadableSpan) -> int:
     context = span.context
     return context.span_id if context is not None else 0
+
+
+def _never_sent(span: ReadableSpan) -> bool:
+    """A call a budget refused before it was sent: no provider call, so no row (the span and the
+    costspan.budget.blocked counter record the refusal)."""
+    attributes = span.attributes or {}
+    return attributes.get(ERROR_TYPE) == "BudgetExceededError" and GEN_AI_USAGE_INPUT_TOKENS not in attributes
 
 
 def _is_foreign_call_span(span: object) -> bool:
