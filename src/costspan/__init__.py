@@ -7,7 +7,7 @@ from typing import Any
 
 from ._estimate import Estimate, estimate
 from ._version import __version__
-from .budgets import Budget, BudgetExceededError
+from .budgets import Budget, BudgetExceededError, BudgetStoreError
 from .context import attribution
 from .instrumentor import CostspanInstrumentor
 from .pricing import Cost, Pricing, cost_of
@@ -16,6 +16,7 @@ from .usage import Usage
 __all__ = [
     "Budget",
     "BudgetExceededError",
+    "BudgetStoreError",
     "Cost",
     "CostspanInstrumentor",
     "Estimate",
