@@ -103,9 +103,11 @@ class Guard:
             for budget, value in applicable:
                 held.append((budget, budget.reserve(value, amount)))
         except BudgetExceededError as refused:
-            for budget, reservation in held:
-                budget.settle(reservation, 0.0)
+            self._release(held)
             self._refused(call, refused)
+            raise
+        except Exception:
+            self._release(held)
             raise
         call.hold = Hold(held, price, amount, input_tokens)
 
@@ -119,11 +121,24 @@ class Guard:
             for budget, value in applicable:
                 held.append((budget, await budget.areserve(value, amount)))
         except BudgetExceededError as refused:
-            for budget, reservation in held:
-                await budget.asettle(reservation, 0.0)
+            await self._arelease(held)
             self._refused(call, refused)
             raise
+        except Exception:
+            await self._arelease(held)
+            raise
         call.hold = Hold(held, price, amount, input_tokens)
+
+    @staticmethod
+    def _release(held: list[tuple[Budget, Reservation]]) -> None:
+        """Give back what the budgets that said yes hold for a call that will not be sent."""
+        for budget, reservation in held:
+            budget.settle(reservation, 0.0)
+
+    @staticmethod
+    async def _arelease(held: list[tuple[Budget, Reservation]]) -> None:
+        for budget, reservation in held:
+            await budget.asettle(reservation, 0.0)
 
     def _plan(self, call: Call) -> tuple[list[tuple[Budget, str | None]], ResolvedPrice, float, int] | None:
         if not call.billed:

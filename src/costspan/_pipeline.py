@@ -65,6 +65,9 @@ class Pipeline:
             raise
         except Exception as failure:
             self.log_failure("reserving a call's budget", failure)
+        except BaseException as interrupted:  # the call never went out
+            call.finish(interrupted)
+            raise
         if call.hold is not None:
             call.watch = guard
 
@@ -79,6 +82,9 @@ class Pipeline:
             raise
         except Exception as failure:
             self.log_failure("reserving a call's budget", failure)
+        except BaseException as cancelled:  # the call never went out; what was held expires
+            call.finish(cancelled)
+            raise
         if call.hold is not None:
             call.watch = guard
 
@@ -97,12 +103,13 @@ class Pipeline:
     async def _aend(
         self, call: Call, settlement: Settlement, error: BaseException | None, completed: bool | None, end_ns: int
     ) -> None:
-        if call.hold is not None and self.guard is not None:
-            try:
+        try:
+            if call.hold is not None and self.guard is not None:
                 await self.guard.asettle(call, settlement)
-            except Exception as failure:
-                self.log_failure("settling a call's budget", failure)
-        self._report(call, settlement, error, completed, end_ns)
+        except Exception as failure:
+            self.log_failure("settling a call's budget", failure)
+        finally:  # cancelled while settling (an event loop shutting down): the span still ends
+            self._report(call, settlement, error, completed, end_ns)
 
     def _budget(self, settle_budget: Any, call: Call, settlement: Settlement) -> None:
         try:
