@@ -393,3 +393,18 @@ def test_gauges_report_spend_and_limit_until_uninstrumented(
     gone = otel.metrics()
     assert "costspan.budget.spent" not in gone and "costspan.budget.limit" not in gone, "observed after uninstrument"
     instrument()  # the fixture uninstruments at the end
+
+
+def test_span_lasts_as_long_as_the_call_not_its_settlement(
+    provider: ProviderUnderTest, driver: Driver, stores: Stores, server: ProviderServer, otel: Any, instrument: Any
+) -> None:
+    """The span ends when the call ended: pricing and the budget's settlement (a Redis round trip) after it are
+    not the call's time, and the span and the duration metric say the same duration."""
+    instrument(budgets=[stores.budget(10.0)])
+    for stream in (False, True):
+        _create(provider, driver, stream=stream, max_tokens=64)
+    spans = otel.spans()
+    (durations,) = [p for p in otel.metrics()["gen_ai.client.operation.duration"] if "error.type" not in p.attributes]
+    span_seconds = sum((span.end_time - span.start_time) / 1e9 for span in spans)
+    assert durations.count == 2
+    assert durations.sum == pytest.approx(span_seconds, abs=1e-4)

@@ -397,7 +397,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         calls = [
             read_call(s) for s in exporter.get_finished_spans() if s.instrumentation_scope.name.startswith("costspan")
         ]
-        settled = wait_for_rules(prometheus, sum(c.cost for c in calls))
+        settled = wait_for_rules(prometheus, sum(c.cost for c in calls), sum(refused.values()))
         yield Run(prometheus, calls, refused, started, settled)
     finally:
         costspan.CostspanInstrumentor().uninstrument()
@@ -409,19 +409,25 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         tracer_provider.shutdown()
 
 
-def wait_for_rules(prometheus: Prometheus, spend: float, timeout: float = 20.0) -> float:
-    """Waits until Prometheus has scraped every call and evaluated the rules over them; returns that time."""
+def wait_for_rules(prometheus: Prometheus, spend: float, blocked: int, timeout: float = 30.0) -> float:
+    """Waits until Prometheus has scraped every call and evaluated the rules over them (the spend rules and the
+    budget rules, which may be evaluated in other groups); returns that time."""
     deadline = time.monotonic() + timeout
-    seen: list[dict[str, Any]] = []
+    seen: dict[str, float | None] = {}
+    wanted = {"sum(costspan:spend_usd:1d)": spend, "sum(costspan:budget_blocked:10m)": float(blocked)}
     while time.monotonic() < deadline:
         now = time.time()
-        seen = prometheus.query("costspan:spend_usd:1d", now)
-        if seen and float(seen[0]["value"][1]) == pytest.approx(spend, rel=1e-12):
-            # One more evaluation, so that every rule of the group has seen this data (they run in order).
+        seen = {query: _scalar(prometheus.query(query, now)) for query in wanted}
+        if all(seen[query] == pytest.approx(value, rel=1e-12) for query, value in wanted.items()):
+            # One more evaluation, so that every rule of the groups has seen this data (they run in order).
             time.sleep(1.5)
             return time.time()
         time.sleep(0.2)
-    raise AssertionError(f"costspan:spend_usd:1d never reached {spend}: {seen}")
+    raise AssertionError(f"the rules never reached {wanted}: {seen}")
+
+
+def _scalar(result: list[dict[str, Any]]) -> float | None:
+    return float(result[0]["value"][1]) if result else None
 
 
 # --- The tests ---------------------------------------------------------------------------------------------------
