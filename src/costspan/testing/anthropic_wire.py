@@ -18,7 +18,9 @@ from .wire import (
     Route,
     StreamResponse,
     new_id,
+    scripted_frames,
     sse,
+    sse_named,
     until_error,
     with_headers,
 )
@@ -164,7 +166,7 @@ def _answer(reply: Reply, model: str, stream: bool) -> Response:
     if not stream:
         return JsonResponse(200, _message(reply, model, "".join(text_pieces(reply)), usage), headers)
     events, failed = _events(reply, model, usage, {"type": "message_stop"})
-    frames = [Frame(sse(event, event["type"]), is_delta) for event, is_delta in events]
+    frames = scripted_frames(reply, events, sse_named)
     if failed:
         error = error_body(reply, _STREAM_ERROR_STATUS, request_id)
         frames.append(Frame(sse(error, "error")))
@@ -221,7 +223,7 @@ def _bedrock_stream(request: RecordedRequest, reply: Reply, match: re.Match[str]
     }
     stop = {"type": "message_stop", "amazon-bedrock-invocationMetrics": metrics}
     events, failed = _events(reply, _path_model(reply, match), usage, stop)
-    frames = [Frame(eventstream.chunk(json.dumps(event).encode()), is_delta) for event, is_delta in events]
+    frames = scripted_frames(reply, events, lambda event: eventstream.chunk(json.dumps(event).encode()))
     if failed:
         text = (reply.error_body or {}).get("message", "The model stream was interrupted.")
         frames.append(Frame(eventstream.exception(_BEDROCK_STREAM_ERROR, str(text))))
