@@ -124,9 +124,10 @@ def _final_usage(call: Call) -> Usage:
             call.output_tokens = max(call.output_tokens, estimate_text_tokens(text))
         call.output_tokens = max(call.output_tokens, call.reasoning_tokens, call.output_audio_tokens)
     usage = call.usage()
-    usage.estimated = usage.estimated or not call.input_seen or call.malformed or _fit_parts(call, usage)
-    # Estimated to nothing: no count was reported and nothing was left to estimate from.
-    usage.unusable = usage.estimated and not usage.input_tokens and not usage.output_tokens
+    cut = _fit_parts(call, usage)
+    usage.estimated = usage.estimated or not call.input_seen or call.malformed or cut
+    # No input count, none to estimate from, and no output: nothing says what the call cost.
+    usage.unusable = not call.input_seen and not usage.input_tokens and not usage.output_tokens
     return usage
 
 

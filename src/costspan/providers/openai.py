@@ -197,8 +197,9 @@ def _end_chat_stream(call: Call) -> None:
     _read_identity(call, last)
     if call.state:
         reasons = [call.state[index] for index in sorted(call.state)]
-    else:
-        reasons = [choice.finish_reason for choice in last.choices if choice.finish_reason]
+    else:  # the last chunk may be one no chat stream sends (an event of a type the SDK does not know)
+        choices = last.choices if isinstance(last.choices, list) else ()
+        reasons = [choice.finish_reason for choice in choices if choice.finish_reason]
     if reasons:
         call.finish_reasons = reasons
     if not call.usage_seen:

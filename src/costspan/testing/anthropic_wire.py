@@ -138,7 +138,9 @@ def _message(reply: Reply, model: str, text: str | None, usage: dict[str, Any]) 
 def _events(reply: Reply, model: str, usage: dict[str, Any], stop: dict[str, Any]) -> tuple[list[_Event], bool]:
     """The stream's events, each marked when it is a content delta, and whether an in-stream error ends it."""
     final_output = usage.get("output_tokens", output_tokens(reply))
-    start_usage = {k: v for k, v in usage.items() if k != "server_tool_use"} | {"output_tokens": min(1, final_output)}
+    start_usage = {k: v for k, v in usage.items() if k != "server_tool_use"} | {
+        "output_tokens": _placeholder(final_output)
+    }
     sent, failed = until_error(reply, text_pieces(reply))
     events: list[_Event] = [
         ({"type": "message_start", "message": _message(reply, model, None, start_usage)}, False),
@@ -153,6 +155,12 @@ def _events(reply: Reply, model: str, usage: dict[str, Any], stop: dict[str, Any
     message_delta: _Event = ({"type": "message_delta", "delta": delta, "usage": delta_usage}, False)
     events += [({"type": "content_block_stop", "index": 0}, False), *[message_delta] * reply.usage_updates]
     return [*events, (stop, False)], False
+
+
+def _placeholder(final_output: Any) -> Any:
+    """message_start's output count: at most 1 of a final count; a scripted value that is no count, as it is."""
+    is_count = isinstance(final_output, (int, float)) and not isinstance(final_output, bool)
+    return min(1, final_output) if is_count else final_output
 
 
 def _text_delta(piece: str) -> dict[str, Any]:
