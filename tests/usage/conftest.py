@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from usage.harness import Exchange, anthropic_client, openai_client
 
 from costspan.testing import ProviderServer
-from usage.harness import Exchange, anthropic_client, openai_client
 
 
 @pytest.fixture

@@ -72,7 +72,9 @@ def _messages(client: Any, stream: bool, **options: Any) -> Any:
 
 
 def _target(name: str, sdk: str, call: Callable[..., Any], stream: bool) -> Target:
-    return Target(f"{name}-{'stream' if stream else 'json'}", sdk, lambda client, **o: call(client, stream, **o), stream)
+    return Target(
+        f"{name}-{'stream' if stream else 'json'}", sdk, lambda client, **o: call(client, stream, **o), stream
+    )
 
 
 TARGETS = {

@@ -68,7 +68,10 @@ CHAT = Shape(
 )
 RESPONSES = Shape(
     ("input_tokens", "output_tokens"),
-    details={"input_tokens_details": ("cached_tokens", "cache_write_tokens"), "output_tokens_details": ("reasoning_tokens",)},
+    details={
+        "input_tokens_details": ("cached_tokens", "cache_write_tokens"),
+        "output_tokens_details": ("reasoning_tokens",),
+    },
     ignored=("total_tokens",),
 )
 EMBEDDINGS = Shape(("prompt_tokens",), ignored=("total_tokens",))
@@ -147,7 +150,9 @@ def expect(endpoint: str, views: list[dict[str, Any]]) -> Expected:
     coerces a field such as ``"12"`` when the whole object validates, and keeps every value as sent when not):
     one object, or for an Anthropic stream message_start's and then each message_delta's."""
     if endpoint == "messages":
-        finals = [(view, True) for view in views] if len(views) == 1 else [(views[0], False), *((v, True) for v in views[1:])]
+        finals = [(view, True) for view in views]
+        if len(views) > 1:  # a stream: message_start's usage, then each message_delta's
+            finals[0] = (views[0], False)
         return _expect_messages(finals)
     (usage,) = views if views else ({},)
     if endpoint == "embeddings":
@@ -174,7 +179,10 @@ def _expect_openai(endpoint: str, usage: dict[str, Any]) -> Expected:
         "gen_ai.usage.cache_write.input_tokens": written,
         "gen_ai.usage.reasoning.output_tokens": reasoning,
     }
-    floors = {"gen_ai.usage.input_tokens": cached + written + audio_in, "gen_ai.usage.output_tokens": max(reasoning, audio_out)}
+    floors = {
+        "gen_ai.usage.input_tokens": cached + written + audio_in,
+        "gen_ai.usage.output_tokens": max(reasoning, audio_out),
+    }
     totals = {"gen_ai.usage.input_tokens": prompt, "gen_ai.usage.output_tokens": completion}
     return _expected(reading, totals, parts, floors)
 

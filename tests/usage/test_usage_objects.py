@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from costspan.testing import Reply
 from usage.harness import TARGETS, TEXT, usage_views
 from usage.shapes import SHAPES, expect
+
+from costspan.testing import Reply
 
 if TYPE_CHECKING:
     from usage.harness import Exchange
