@@ -36,45 +36,46 @@ COST_PARTS = ("input", "output", "cache_read", "cache_write", "other")
 
 @dataclass(frozen=True)
 class Target:
-    """One endpoint, called the way its provider's docs call it; ``call(client, **options)`` returns what the
-    user gets (a stream read to its end is the list of its items)."""
+    """One endpoint, called the way its provider's docs call it: ``open(client, **options)`` is the SDK call (an
+    awaitable, on an async client); what the user gets is its result, or a stream's items read to the end."""
 
     name: str
     sdk: str
-    call: Callable[..., Any]
+    open: Callable[..., Any]
     stream: bool
 
+    def call(self, client: Any, **options: Any) -> Any:
+        result = self.open(client, **options)
+        return list(result) if self.stream else result
 
-def _chat(client: Any, stream: bool, **options: Any) -> Any:
-    result = client.chat.completions.create(model="gpt-4.1", messages=MESSAGES, stream=stream, **options)
-    return list(result) if stream else result
-
-
-def _completions(client: Any, stream: bool, **options: Any) -> Any:
-    result = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Count to ten:", stream=stream, **options)
-    return list(result) if stream else result
+    async def acall(self, client: Any, **options: Any) -> Any:
+        result = await self.open(client, **options)
+        return [item async for item in result] if self.stream else result
 
 
-def _responses(client: Any, stream: bool, **options: Any) -> Any:
-    result = client.responses.create(model="gpt-4.1", input="Count to ten.", stream=stream, **options)
-    return list(result) if stream else result
+def _target(endpoint: str, sdk: str, open_: Callable[..., Any], stream: bool) -> Target:
+    name = f"{endpoint}-{'stream' if stream else 'json'}"
+    return Target(name, sdk, lambda client, **options: open_(client, stream=stream, **options), stream)
+
+
+def _chat(client: Any, **options: Any) -> Any:
+    return client.chat.completions.create(model="gpt-4.1", messages=MESSAGES, **options)
+
+
+def _completions(client: Any, **options: Any) -> Any:
+    return client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Count to ten:", **options)
+
+
+def _responses(client: Any, **options: Any) -> Any:
+    return client.responses.create(model="gpt-4.1", input="Count to ten.", **options)
 
 
 def _embeddings(client: Any, stream: bool, **options: Any) -> Any:
     return client.embeddings.create(model="text-embedding-3-small", input="Count to ten.", **options)
 
 
-def _messages(client: Any, stream: bool, **options: Any) -> Any:
-    result = client.messages.create(
-        model="claude-haiku-4-5", max_tokens=64, messages=MESSAGES, stream=stream, **options
-    )
-    return list(result) if stream else result
-
-
-def _target(name: str, sdk: str, call: Callable[..., Any], stream: bool) -> Target:
-    return Target(
-        f"{name}-{'stream' if stream else 'json'}", sdk, lambda client, **o: call(client, stream, **o), stream
-    )
+def _messages(client: Any, **options: Any) -> Any:
+    return client.messages.create(model="claude-haiku-4-5", max_tokens=64, messages=MESSAGES, **options)
 
 
 TARGETS = {
