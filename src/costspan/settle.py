@@ -135,32 +135,22 @@ def _fit_parts(call: Call, usage: Usage) -> bool:
     """Cut each part that exceeds its total (cache reads and writes together within input, audio input within
     input, one-hour cache writes within cache writes, reasoning and audio output each within output); whether
     any was cut. Only exact totals can be exceeded: an estimated one is never below its parts."""
-    read = min(usage.cache_read_tokens, usage.input_tokens)
-    fitted = (
-        read,
-        min(usage.cache_write_tokens, usage.input_tokens - read),
-        min(usage.input_audio_tokens, usage.input_tokens),
-        min(usage.reasoning_tokens, usage.output_tokens),
-        min(usage.output_audio_tokens, usage.output_tokens),
-    )
-    given = (
-        usage.cache_read_tokens,
-        usage.cache_write_tokens,
-        usage.input_audio_tokens,
-        usage.reasoning_tokens,
-        usage.output_audio_tokens,
-    )
-    one_hour = min(usage.cache_write_1h_tokens, fitted[1])
-    if fitted == given and one_hour == usage.cache_write_1h_tokens:
+    total_in, total_out = usage.input_tokens, usage.output_tokens
+    if (
+        usage.cache_read_tokens + usage.cache_write_tokens <= total_in
+        and usage.input_audio_tokens <= total_in
+        and usage.cache_write_1h_tokens <= usage.cache_write_tokens
+        and usage.reasoning_tokens <= total_out
+        and usage.output_audio_tokens <= total_out
+    ):
         return False
-    (
-        usage.cache_read_tokens,
-        usage.cache_write_tokens,
-        usage.input_audio_tokens,
-        usage.reasoning_tokens,
-        usage.output_audio_tokens,
-    ) = fitted
-    usage.cache_write_1h_tokens = one_hour
+    read = min(usage.cache_read_tokens, total_in)
+    write = min(usage.cache_write_tokens, total_in - read)
+    usage.cache_read_tokens, usage.cache_write_tokens = read, write
+    usage.cache_write_1h_tokens = min(usage.cache_write_1h_tokens, write)
+    usage.input_audio_tokens = min(usage.input_audio_tokens, total_in)
+    usage.reasoning_tokens = min(usage.reasoning_tokens, total_out)
+    usage.output_audio_tokens = min(usage.output_audio_tokens, total_out)
     call.log_failure(
         f"reconciling the usage of {call.provider} model {call.model!r}",
         ValueError(
