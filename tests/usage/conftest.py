@@ -1,4 +1,5 @@
-"""The usage tests' exchange: one instrumentation and one client per SDK for a whole test."""
+"""The usage tests' fixtures: the exchange (one instrumentation and one client per SDK for a whole test) and the
+settlements the telemetry receives."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 import pytest
 from usage.harness import Exchange, anthropic_client, openai_client
 
+from costspan.settle import Settlement
+from costspan.telemetry import Telemetry
 from costspan.testing import ProviderServer
 
 
@@ -19,3 +22,17 @@ def exchange(otel: Any, instrument: Callable[..., None], server: ProviderServer)
     yield Exchange(otel, server, clients)
     for client in clients.values():
         client.close()
+
+
+@pytest.fixture
+def settlements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Settlement]]:
+    """Every settlement handed to the telemetry: the record the budgets and the ledger receive too."""
+    seen: list[Settlement] = []
+    report = Telemetry.report
+
+    def recording(self: Telemetry, call: Any, settlement: Settlement, *args: Any) -> None:
+        seen.append(settlement)
+        report(self, call, settlement, *args)
+
+    monkeypatch.setattr(Telemetry, "report", recording)
+    yield seen

@@ -15,6 +15,7 @@ import costspan.settle
 from costspan import _pipeline
 from costspan.pricing import Pricing
 from costspan.providers import openai as openai_provider
+from costspan.settle import Settlement
 from costspan.testing import ProviderServer, Reply
 
 if TYPE_CHECKING:
@@ -35,6 +36,11 @@ def assert_no_cost(exchange: Exchange, attributes: dict[str, Any]) -> None:
     assert "gen_ai.usage.cost.amount" not in attributes
     assert attributes["costspan.cost.unpriced"] is True
     assert "costspan.cost" not in exchange.otel.metrics(), "the cost counter receives nothing"
+
+
+def assert_unusable(settlement: Settlement) -> None:
+    """What the budgets and the ledger receive: no cost, said so, never a free call."""
+    assert settlement.unusable and settlement.unpriced and settlement.cost is None
 
 
 def test_one_warning_per_provider_model_and_field(exchange: Exchange, caplog: pytest.LogCaptureFixture) -> None:
@@ -80,7 +86,9 @@ def test_stream_end_failure_keeps_the_usage_and_cost(exchange: Exchange, monkeyp
     assert attributes["gen_ai.usage.cost.amount"] > 0
 
 
-def test_estimate_failure_keeps_what_was_read(exchange: Exchange, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_estimate_failure_keeps_what_was_read(
+    exchange: Exchange, settlements: list[Settlement], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(costspan.settle, "estimate_prompt_tokens", _boom)
 
     attributes, _ = exchange.run(TARGETS["chat-json"], Reply(text=TEXT, usage={"completion_tokens": 20}))
@@ -89,11 +97,12 @@ def test_estimate_failure_keeps_what_was_read(exchange: Exchange, monkeypatch: p
     assert attributes["costspan.usage.estimated"] is True
     assert attributes["costspan.usage.unusable"] is True
     assert_no_cost(exchange, attributes)
+    assert_unusable(settlements[-1])
 
 
 @pytest.mark.parametrize("name", ["chat-json", "messages-stream"])
 def test_settling_failure_marks_the_counts_read_unusable(
-    exchange: Exchange, monkeypatch: pytest.MonkeyPatch, name: str
+    exchange: Exchange, settlements: list[Settlement], monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     """The last resort: what was read, bounded, with no cost. Before, the span had no usage at all."""
     monkeypatch.setattr(_pipeline, "settle", _boom)
@@ -104,9 +113,10 @@ def test_settling_failure_marks_the_counts_read_unusable(
     assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (400, 20)
     assert attributes["costspan.usage.unusable"] is True
     assert_no_cost(exchange, attributes)
+    assert_unusable(settlements[-1])
 
 
-def test_no_usable_record_is_unusable_never_free(exchange: Exchange) -> None:
+def test_no_usable_record_is_unusable_never_free(exchange: Exchange, settlements: list[Settlement]) -> None:
     """Embedding token ids with an empty usage object: no count, and nothing to estimate one from."""
     target = Target(
         "embeddings-ids",
@@ -120,6 +130,7 @@ def test_no_usable_record_is_unusable_never_free(exchange: Exchange) -> None:
     assert attributes["costspan.usage.estimated"] is True
     assert attributes["costspan.usage.unusable"] is True
     assert_no_cost(exchange, attributes)
+    assert_unusable(settlements[-1])
 
 
 def test_a_cost_that_is_not_finite_is_reported_unpriced(

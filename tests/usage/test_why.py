@@ -4,7 +4,6 @@ costs a call its record, and never puts an absurd count or cost on the span or t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -12,25 +11,10 @@ from providers import ANTHROPIC_INPUT, ANTHROPIC_STREAM_USAGE
 from usage.harness import MESSAGES, TARGETS, TEXT, Target
 
 from costspan.settle import Settlement
-from costspan.telemetry import Telemetry
 from costspan.testing import Reply
 
 if TYPE_CHECKING:
     from usage.harness import Exchange
-
-
-@pytest.fixture
-def settlements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Settlement]]:
-    """Every settlement handed to the telemetry: the record the budgets and the ledger receive too."""
-    seen: list[Settlement] = []
-    report = Telemetry.report
-
-    def recording(self: Telemetry, call: Any, settlement: Settlement, *args: Any) -> None:
-        seen.append(settlement)
-        report(self, call, settlement, *args)
-
-    monkeypatch.setattr(Telemetry, "report", recording)
-    yield seen
 
 
 def assert_counted(attributes: dict[str, Any], settlement: Settlement) -> None:
