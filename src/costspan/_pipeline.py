@@ -19,7 +19,7 @@ from ._guard import Guard
 from .budgets import BudgetExceededError
 from .config import Options
 from .pricing import Pricing
-from .settle import NOT_BILLED, Settlement, settle
+from .settle import Settlement, settle, unsettled
 from .telemetry import Telemetry
 
 __all__ = ["Pipeline"]
@@ -121,10 +121,13 @@ class Pipeline:
         try:
             if call.end_stream is not None:
                 call.end_stream(call)
+        except Exception as failure:  # what the stream left for its end is lost, not the call's record
+            self.log_failure("ending a stream", failure)
+        try:
             return settle(call, error, self.pricing)
         except Exception as failure:
             self.log_failure("settling a call", failure)
-            return NOT_BILLED
+            return unsettled(call, error)
 
     def _report(
         self, call: Call, settlement: Settlement, error: BaseException | None, completed: bool | None, end_ns: int

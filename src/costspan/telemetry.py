@@ -214,6 +214,8 @@ def _usage_attributes(out: dict[str, Any], usage: Usage) -> None:
         out[gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
     if usage.estimated:
         out[attrs.USAGE_ESTIMATED] = True
+    if usage.unusable:
+        out[attrs.USAGE_UNUSABLE] = True
 
 
 def _cost_attributes(out: dict[str, Any], cost: Cost | None) -> None:
