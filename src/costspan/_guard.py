@@ -12,6 +12,7 @@ upstream response is closed and the stream raises :class:`BudgetExceededError`.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -289,12 +290,18 @@ class Guard:
             self._crossed(call, budget, reservation, await budget.asettle(reservation, amount))
 
     def _amount(self, hold: Hold, settlement: Settlement) -> float:
+        """What the call counts in its budgets: its cost; nothing for a call the provider did not bill; and never
+        nothing for a billed call whose cost is unknown."""
         if settlement.cost is not None:
             return settlement.cost.amount
-        if settlement.usage is None:
+        usage = settlement.usage
+        if usage is None:
             return 0.0
+        if usage.unusable:  # the provider's record could not be read: count what was held for the call
+            return hold.ceiling
         # Priced when reserved, unpriced now (the response named another model): the reservation's price holds.
-        return hold.price.cost(settlement.usage).amount
+        amount = hold.price.cost(usage).amount
+        return amount if math.isfinite(amount) and amount >= 0 else hold.ceiling
 
     def _crossed(self, call: Call, budget: Budget, reservation: Reservation, thresholds: tuple[float, ...]) -> None:
         span = call.span

@@ -408,3 +408,30 @@ def test_span_lasts_as_long_as_the_call_not_its_settlement(
     span_seconds = sum((span.end_time - span.start_time) / 1e9 for span in spans)
     assert durations.count == 2
     assert durations.sum == pytest.approx(span_seconds, abs=1e-4)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_malformed_usage_is_never_counted_free(
+    provider: ProviderUnderTest,
+    driver: Driver,
+    stores: Stores,
+    stream: bool,
+    server: ProviderServer,
+    otel: Any,
+    instrument: Any,
+) -> None:
+    """A server whose usage fields are null or strings (compatible servers and proxies do this): the call's usage
+    is estimated, and the budget counts that estimate, the span's cost, never $0."""
+    budget = stores.budget(10.0)
+    instrument(budgets=[budget])
+    broken = (
+        {"input_tokens": None, "output_tokens": "many"}
+        if provider.name == "anthropic"
+        else {"prompt_tokens": None, "completion_tokens": "many", "total_tokens": None}
+    )
+    server.push(Reply(text="one two three four five six", chunks=6, usage=broken))
+    _create(provider, driver, stream=stream, max_tokens=64)
+    span = otel.span()
+    assert span.attributes["costspan.usage.estimated"] is True
+    assert span.attributes["gen_ai.usage.cost.amount"] > 0
+    _assert_settled(budget, otel)
