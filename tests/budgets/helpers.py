@@ -21,10 +21,22 @@ WORKER = Path(__file__).with_name("worker.py")
 PASSWORD = "s3cret-DISTINCTIVE"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(cluster: bool = False) -> int:
+    """A port free now (another process may take it before the server binds it: RedisServer.start retries). A
+    cluster node also listens on its port + 10000, its bus."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if not cluster:
+            return port
+        if port + 10000 < 65536:
+            with socket.socket() as bus:
+                try:
+                    bus.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
 
 
 class RedisServer:
@@ -32,9 +44,9 @@ class RedisServer:
 
     def __init__(self, directory: Path, password: str | None = None, cluster: bool = False) -> None:
         self.directory = directory
-        self.port = free_port()
         self.password = password
         self.cluster = cluster
+        self.port = free_port(cluster)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -47,6 +59,17 @@ class RedisServer:
         return f"unix://{self.directory / 'redis.sock'}?db=0"
 
     def start(self) -> None:
+        """Start it, on another free port if the one chosen was taken meanwhile (tests run in parallel)."""
+        for attempt in range(5):
+            try:
+                self._start()
+                return
+            except redis.ConnectionError:
+                if self.process is None or self.process.poll() is None or attempt == 4:
+                    raise
+                self.port = free_port(self.cluster)
+
+    def _start(self) -> None:
         command = [binary("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         command += ["--appendonly", "no", "--dir", str(self.directory), "--unixsocket", "redis.sock"]
         command += ["--unixsocketperm", "700"]
