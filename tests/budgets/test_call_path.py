@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
 import pytest
 from budgets.helpers import PASSWORD, RedisServer, SlowProxy, Stores
-from providers import PROVIDERS, ProviderUnderTest
+from providers import ANTHROPIC, PROVIDERS, ProviderUnderTest
 
 import costspan
 from costspan.budgets import Budget, BudgetExceededError, BudgetStoreError
@@ -98,6 +99,32 @@ def test_call_that_does_not_fit_is_never_sent(
     blocked = otel.metrics()["costspan.budget.blocked"]
     assert [(p.value, dict(p.attributes)) for p in blocked] == [(1, {"costspan.budget.name": budget.name})]
     assert budget.spent() == budget.reserved() == 0.0
+
+
+def test_stream_helper_that_does_not_fit_is_never_sent(
+    stores: Stores, server: ProviderServer, otel: Any, instrument: Any
+) -> None:
+    """``async with client.messages.stream(...)``, refused as it is entered: nothing is sent, and the SDK's
+    request coroutine, which the refusal never awaited, is closed rather than left to warn when collected."""
+    budget = stores.budget(0.0001)
+    instrument(budgets=[budget])
+
+    async def main() -> None:
+        client = ANTHROPIC.async_client(server, otel.tracer_provider, {})
+        manager = client.messages.stream(model="claude-haiku-4-5", max_tokens=1000, messages=MESSAGES)
+        with pytest.raises(BudgetExceededError):
+            async with manager:
+                pass
+        await client.close()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(main())
+        gc.collect()
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
+    assert server.requests == []
+    assert otel.span().attributes["error.type"] == "BudgetExceededError"
+    assert budget.reserved() == budget.spent() == 0.0
 
 
 def test_spend_is_the_sum_of_the_spans_costs(
