@@ -25,7 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("ANTHROPIC_API_KEY"):
         print("ANTHROPIC_API_KEY is not set: set it to serve Claude, or try --demo (no key needed)", file=sys.stderr)
         return 2
-    uvicorn.run(create_app(), host=arguments.host, port=arguments.port)
+    try:
+        app = create_app()
+    except ValueError as bad:  # a setting: DAILY_BUDGET_USD, REDIS_URL
+        print(bad, file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=arguments.host, port=arguments.port)
     return 0
 
 

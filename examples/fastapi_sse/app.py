@@ -252,7 +252,7 @@ async def _budget_exceeded(request: Request, refused: Exception) -> Response:
         spent_usd=refused.spent,
         reserved_usd=refused.reserved,
         needed_usd=refused.estimate,
-        resets_at=resets.isoformat(),
+        resets_at=resets.isoformat().replace("+00:00", "Z"),  # as GET /usage writes it
     )
 
 

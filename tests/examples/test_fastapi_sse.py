@@ -21,7 +21,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from costspan import Budget
 from costspan.testing import ProviderServer, Reply
+from examples.fastapi_sse.__main__ import main
 from examples.fastapi_sse.app import BUDGET_NAME, create_app
+from examples.fastapi_sse.demo import run_demo
 from examples.fastapi_sse.serving import serving
 from examples.fastapi_sse.settings import Settings
 from support import API_KEY
@@ -392,3 +394,38 @@ def test_usage_of_an_unknown_user_is_zero_and_a_bad_id_is_422(service: Service) 
     report = httpx.get(f"{service.url}/usage/nobody").json()
     assert (report["spent_usd"], report["reserved_usd"], report["remaining_usd"]) == (0.0, 0.0, DAILY_BUDGET_USD)
     assert httpx.get(f"{service.url}/usage/a%20b").status_code == 422
+
+
+def test_demo_walks_through_the_service_offline() -> None:
+    lines: list[str] = []
+    run_demo(lines.append)
+    text = "\n".join(lines)
+    assert text.count("event: usage") == 2 and text.count("data: [DONE]") == 2
+    assert '"model": "claude-sonnet-4-6"' in text and '"model": "gpt-4.1-mini"' in text
+    assert "the provider saw its stream closed" in text
+    assert "429 (Retry-After:" in text and "requests that reached the provider: 0" in text
+    assert "422" in text
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "nan", "inf"])
+def test_a_bad_daily_budget_is_named(value: str) -> None:
+    with pytest.raises(ValueError, match=f"DAILY_BUDGET_USD={value!r} is not a positive amount of USD"):
+        Settings.from_env({"DAILY_BUDGET_USD": value})
+
+
+def test_settings_from_the_environment() -> None:
+    assert Settings.from_env({}) == Settings()
+    given = Settings.from_env({"DAILY_BUDGET_USD": "2.5", "REDIS_URL": "redis://cache:6379/1"})
+    assert (given.daily_budget_usd, given.redis_url) == (2.5, "redis://cache:6379/1")
+
+
+def test_serving_without_a_key_or_with_a_bad_setting_says_what_is_wrong(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    assert main([]) == 2
+    assert "ANTHROPIC_API_KEY is not set" in capsys.readouterr().err
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-not-used")
+    monkeypatch.setenv("REDIS_URL", "http://cache:6379")
+    assert main([]) == 2
+    assert "Budget store 'http://cache:6379' is not a Redis URL" in capsys.readouterr().err
