@@ -3,6 +3,7 @@ provider server and sync/async drivers for the real SDK clients."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -67,6 +68,21 @@ class Otel:
                 for metric in scope_metrics.metrics:
                     out.setdefault(metric.name, []).extend(metric.data.data_points)
         return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _user_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The per-user default ledger (and anything else under the user's data directory) goes to a temporary
+    directory, here and in the subprocesses tests start; a developer's COSTSPAN_LEDGER does not apply."""
+    saved = {name: os.environ.get(name) for name in ("XDG_DATA_HOME", "COSTSPAN_LEDGER")}
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("user-data"))
+    os.environ.pop("COSTSPAN_LEDGER", None)
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ TOKENS = "costspan_tokens_total"
 TOKEN_USAGE_SUM = "gen_ai_client_token_usage_sum"
 DURATION_BUCKET = "gen_ai_client_operation_duration_seconds_bucket"
 FIRST_CHUNK_BUCKET = "gen_ai_client_operation_time_to_first_chunk_seconds_bucket"
+BLOCKED = "costspan_budget_blocked_total"
 MODEL = "gen_ai_provider_name, gen_ai_request_model"
 MODEL_LEGEND = "{{gen_ai_provider_name}} {{gen_ai_request_model}}"
 
@@ -188,17 +189,13 @@ def costspan_budgets() -> bargauge.Panel:
     return (
         bargauge.Panel()
         .title("costspan budgets")
-        .description("Spent over limit of each costspan.Budget (unscoped budgets report these gauges).")
-        .datasource(PROMETHEUS)
-        .with_target(
-            query(
-                "A",
-                "max by (costspan_budget_name) (costspan_budget_spent_USD)"
-                " / max by (costspan_budget_name) (costspan_budget_limit_USD)",
-                "{{costspan_budget_name}}",
-                instant=True,
-            )
+        .description(
+            "Settled spend over the limit of each costspan.Budget in its current window (it starts again from 0 "
+            "with each window), per user for a budget scoped by user.id. The alerts fire at 80 and 100%; a "
+            "blocking budget refuses calls before it reaches 100% (see Calls refused by budgets)."
         )
+        .datasource(PROMETHEUS)
+        .with_target(query("A", "costspan:budget_used:ratio", "{{costspan_budget_name}} {{user_id}}", instant=True))
         .unit("percentunit")
         .min(0)
         .max(1)
@@ -209,16 +206,40 @@ def costspan_budgets() -> bargauge.Panel:
     )
 
 
+def budget_refusals() -> timeseries.Panel:
+    return (
+        timeseries.Panel()
+        .title("Calls refused by budgets")
+        .description("Calls each costspan.Budget refused before they were sent, or streams it cut, per interval.")
+        .datasource(PROMETHEUS)
+        .with_target(
+            query(
+                "A",
+                f"sum by (costspan_budget_name) ({increase(BLOCKED, '$__interval')})",
+                "{{costspan_budget_name}}",
+            )
+        )
+        .unit("short")
+        .draw_style(GraphDrawStyle.BARS)
+        .fill_opacity(80)
+        .legend(_table_legend())
+        .span(12)
+        .height(7)
+    )
+
+
 def error_ratio() -> timeseries.Panel:
     return (
         timeseries.Panel()
         .title("Error ratio per model")
-        .description("Share of calls that failed in the last 10 minutes.")
+        .description(
+            "Share of calls that failed in the last 10 minutes (calls a budget refused or cut are not counted)."
+        )
         .datasource(PROMETHEUS)
         .with_target(query("A", "costspan:error_ratio:10m_by_model", MODEL_LEGEND))
         .unit("percentunit")
         .legend(_table_legend())
-        .span(24)
+        .span(12)
         .height(7)
     )
 
@@ -287,6 +308,7 @@ def build() -> dict[str, object]:
         .with_row(dashboard.Row("Budgets and errors"))
         .with_panel(model_budgets())
         .with_panel(costspan_budgets())
+        .with_panel(budget_refusals())
         .with_panel(error_ratio())
     )
     encoded: dict[str, object] = json.loads(json.dumps(board.build(), cls=JSONEncoder))

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._estimate import Estimate, estimate
 from ._version import __version__
-from .budgets import Budget, BudgetExceededError
+from .budgets import Budget, BudgetExceededError, BudgetStoreError
 from .context import attribution
 from .instrumentor import CostspanInstrumentor
 from .pricing import Cost, Pricing, cost_of
@@ -15,13 +16,16 @@ from .usage import Usage
 __all__ = [
     "Budget",
     "BudgetExceededError",
+    "BudgetStoreError",
     "Cost",
     "CostspanInstrumentor",
+    "Estimate",
     "Pricing",
     "Usage",
     "__version__",
     "attribution",
     "cost_of",
+    "estimate",
     "instrument",
     "uninstrument",
 ]
@@ -30,15 +34,12 @@ __all__ = [
 def instrument(**options: Any) -> None:
     """Instrument every installed provider SDK.
 
-    With no OpenTelemetry SDK providers configured, sets up default ones first (exporters from the standard
-    ``OTEL_*`` variables). ``tracer_provider`` / ``meter_provider`` may be passed explicitly; the other options
-    are those of :class:`costspan.config.Options`. An unknown or unusable option raises TypeError or ValueError
-    naming it and what it accepts. Calling it twice instruments once.
+    With no OpenTelemetry SDK providers configured, sets up default ones first: exporters from the standard
+    ``OTEL_*`` variables, and the local ledger (``costspan report`` reads it; see :mod:`costspan.ledger`).
+    ``tracer_provider`` / ``meter_provider`` may be passed explicitly; the other options are those of
+    :class:`costspan.config.Options`. An unknown or unusable option raises TypeError or ValueError naming it and
+    what it accepts. Calling it twice instruments once.
     """
-    if "tracer_provider" not in options or "meter_provider" not in options:
-        from ._setup import configure_default_providers
-
-        configure_default_providers()
     CostspanInstrumentor().instrument(**options)
 
 

@@ -67,6 +67,7 @@ class Call:
         "input_tokens",
         "is_async",
         "last_chunk",
+        "malformed",
         "max_output_tokens",
         "model",
         "operation",
@@ -132,10 +133,13 @@ class Call:
         self.input_audio_tokens = 0
         self.output_audio_tokens = 0
         self.web_search_requests = 0
-        # usage_seen: the provider's final counts arrived. input_seen: its input counts did (Anthropic sends
-        # them at message_start, so an interrupted stream still has exact input).
+        # usage_seen: the provider's final counts arrived, with a usable output count. input_seen: usable input
+        # counts did (Anthropic sends them at message_start, so an interrupted stream still has exact input).
         self.usage_seen = False
         self.input_seen = False
+        # A count the provider sent was unusable (null, negative, fractional, a string, too large): the usage
+        # is estimated even where the provider's other counts are exact.
+        self.malformed = False
         # Streamed text, kept by reference only, to estimate output tokens of an interrupted stream.
         self.output_parts: list[str] = []
         # For readers that keep per-chunk work to a reference and a count, and read the rest when the stream

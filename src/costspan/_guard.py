@@ -12,6 +12,7 @@ upstream response is closed and the stream raises :class:`BudgetExceededError`.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -103,9 +104,11 @@ class Guard:
             for budget, value in applicable:
                 held.append((budget, budget.reserve(value, amount)))
         except BudgetExceededError as refused:
-            for budget, reservation in held:
-                budget.settle(reservation, 0.0)
+            self._release(held)
             self._refused(call, refused)
+            raise
+        except Exception:
+            self._release(held)
             raise
         call.hold = Hold(held, price, amount, input_tokens)
 
@@ -119,11 +122,24 @@ class Guard:
             for budget, value in applicable:
                 held.append((budget, await budget.areserve(value, amount)))
         except BudgetExceededError as refused:
-            for budget, reservation in held:
-                await budget.asettle(reservation, 0.0)
+            await self._arelease(held)
             self._refused(call, refused)
             raise
+        except Exception:
+            await self._arelease(held)
+            raise
         call.hold = Hold(held, price, amount, input_tokens)
+
+    @staticmethod
+    def _release(held: list[tuple[Budget, Reservation]]) -> None:
+        """Give back what the budgets that said yes hold for a call that will not be sent."""
+        for budget, reservation in held:
+            budget.settle(reservation, 0.0)
+
+    @staticmethod
+    async def _arelease(held: list[tuple[Budget, Reservation]]) -> None:
+        for budget, reservation in held:
+            await budget.asettle(reservation, 0.0)
 
     def _plan(self, call: Call) -> tuple[list[tuple[Budget, str | None]], ResolvedPrice, float, int] | None:
         if not call.billed:
@@ -274,12 +290,18 @@ class Guard:
             self._crossed(call, budget, reservation, await budget.asettle(reservation, amount))
 
     def _amount(self, hold: Hold, settlement: Settlement) -> float:
+        """What the call counts in its budgets: its cost; nothing for a call the provider did not bill; and never
+        nothing for a billed call whose cost is unknown."""
         if settlement.cost is not None:
             return settlement.cost.amount
-        if settlement.usage is None:
+        usage = settlement.usage
+        if usage is None:
             return 0.0
+        if usage.unusable:  # the provider's record could not be read: count what was held for the call
+            return hold.ceiling
         # Priced when reserved, unpriced now (the response named another model): the reservation's price holds.
-        return hold.price.cost(settlement.usage).amount
+        amount = hold.price.cost(usage).amount
+        return amount if math.isfinite(amount) and amount >= 0 else hold.ceiling
 
     def _crossed(self, call: Call, budget: Budget, reservation: Reservation, thresholds: tuple[float, ...]) -> None:
         span = call.span

@@ -19,7 +19,7 @@ from ._guard import Guard
 from .budgets import BudgetExceededError
 from .config import Options
 from .pricing import Pricing
-from .settle import NOT_BILLED, Settlement, settle
+from .settle import Settlement, settle, unsettled
 from .telemetry import Telemetry
 
 __all__ = ["Pipeline"]
@@ -65,6 +65,9 @@ class Pipeline:
             raise
         except Exception as failure:
             self.log_failure("reserving a call's budget", failure)
+        except BaseException as interrupted:  # the call never went out
+            call.finish(interrupted)
+            raise
         if call.hold is not None:
             call.watch = guard
 
@@ -79,7 +82,7 @@ class Pipeline:
             raise
         except Exception as failure:
             self.log_failure("reserving a call's budget", failure)
-        except BaseException as cancelled:  # end without awaiting anything more
+        except BaseException as cancelled:  # the call never went out; what was held expires
             call.finish(cancelled)
             raise
         if call.hold is not None:
@@ -108,12 +111,13 @@ class Pipeline:
     async def _aend(
         self, call: Call, settlement: Settlement, error: BaseException | None, completed: bool | None, end_ns: int
     ) -> None:
-        if call.hold is not None and self.guard is not None:
-            try:
+        try:
+            if call.hold is not None and self.guard is not None:
                 await self.guard.asettle(call, settlement)
-            except Exception as failure:
-                self.log_failure("settling a call's budget", failure)
-        self._report(call, settlement, error, completed, end_ns)
+        except Exception as failure:
+            self.log_failure("settling a call's budget", failure)
+        finally:  # cancelled while settling (an event loop shutting down): the span still ends
+            self._report(call, settlement, error, completed, end_ns)
 
     def _budget(self, settle_budget: Any, call: Call, settlement: Settlement) -> None:
         try:
@@ -125,10 +129,13 @@ class Pipeline:
         try:
             if call.end_stream is not None:
                 call.end_stream(call)
+        except Exception as failure:  # what the stream left for its end is lost, not the call's record
+            self.log_failure("ending a stream", failure)
+        try:
             return settle(call, error, self.pricing)
         except Exception as failure:
             self.log_failure("settling a call", failure)
-            return NOT_BILLED
+            return unsettled(call, error)
 
     def _report(
         self, call: Call, settlement: Settlement, error: BaseException | None, completed: bool | None, end_ns: int

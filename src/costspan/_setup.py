@@ -25,16 +25,24 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 __all__ = ["configure_default_providers"]
 
 
-def configure_default_providers(environ: Mapping[str, str] = os.environ) -> None:
+_configured: list[TracerProvider] = []
+
+
+def configure_default_providers(environ: Mapping[str, str] = os.environ) -> bool:
+    """Set up the global providers the application left unset; True when the global TracerProvider is costspan's
+    (set up now or by an earlier call), the case where costspan adds its embedded default, the ledger."""
     resource = Resource.create()
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         tracer_provider = TracerProvider(resource=resource)
         for exporter in _span_exporters(environ):
             tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(tracer_provider)
+        if trace.get_tracer_provider() is tracer_provider:
+            _configured.append(tracer_provider)
     if not isinstance(metrics.get_meter_provider(), MeterProvider):
         readers: list[MetricReader] = [PeriodicExportingMetricReader(e) for e in _metric_exporters(environ)]
         metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
+    return trace.get_tracer_provider() in _configured
 
 
 def _wanted(environ: Mapping[str, str], signal: str) -> set[str]:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-__all__ = ["estimate_prompt_tokens", "estimate_text_tokens", "load_tokenizer_in_background"]
+__all__ = ["estimate_prompt_tokens", "estimate_text_tokens", "load_tokenizer", "load_tokenizer_in_background"]
 
 _log = logging.getLogger("costspan")
 
@@ -36,6 +36,15 @@ def load_tokenizer_in_background() -> None:
     if _loader is None:
         _loader = threading.Thread(target=_load_encoding, name="costspan-tiktoken", daemon=True)
         _loader.start()
+
+
+def load_tokenizer(timeout: float) -> bool:
+    """Load tiktoken's encoding now, waiting up to ``timeout`` seconds (the CLI: no request thread to spare);
+    whether it is in use."""
+    load_tokenizer_in_background()
+    assert _loader is not None
+    _loader.join(timeout)
+    return _encoding is not None
 
 
 def _load_encoding() -> None:

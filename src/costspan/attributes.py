@@ -25,6 +25,7 @@ __all__ = [
     "TOKENS_METRIC",
     "USAGE_CACHE_WRITE_INPUT_TOKENS",
     "USAGE_ESTIMATED",
+    "USAGE_UNUSABLE",
     "USER_ID",
 ]
 
@@ -42,6 +43,10 @@ COST_UNPRICED: Final = "costspan.cost.unpriced"
 PRICE_MODEL: Final = "costspan.price.model"
 PRICE_SOURCE: Final = "costspan.price.source"
 USAGE_ESTIMATED: Final = "costspan.usage.estimated"
+# No token count could be established for a billed call (its usage was unusable with nothing left to estimate
+# from, or settling it failed): the counts are what could be read, and the cost is unknown, so the span is also
+# costspan.cost.unpriced and has no amount. Never a call that cost nothing.
+USAGE_UNUSABLE: Final = "costspan.usage.unusable"
 STREAM_COMPLETED: Final = "costspan.stream.completed"
 
 USER_ID: Final = "user.id"

@@ -1,12 +1,28 @@
-"""The ``costspan`` command line."""
+"""The ``costspan`` command line: ``report`` (from the ledger), ``prices``, ``estimate`` and ``demo``.
+
+Errors are one line (``Error: ...``) with a non-zero exit, never a traceback.
+"""
 
 from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
 
 import click
 
 from .demo import run_demo
+from .ledger import ENV, ledger_path
+from .ledger._render import render_csv, render_json, render_plain, render_table
+from .ledger._report import ReportError, period_of, summarize
 
 __all__ = ["main"]
+
+_FORMATS = ("table", "csv", "json")
 
 
 @click.group()
@@ -16,7 +32,196 @@ def main() -> None:
 
 
 @main.command()
+@click.option(
+    "--by",
+    "by",
+    default="model",
+    show_default=True,
+    metavar="KEY",
+    help="Group by model, provider, user, day, operation, or an attribution key (e.g. team).",
+)
+@click.option("--date", "day", metavar="YYYY-MM-DD", help="One day (default: today).")
+@click.option("--since", metavar="YYYY-MM-DD", help="First day of a range.")
+@click.option("--until", metavar="YYYY-MM-DD", help="Last day of a range (default: today).")
+@click.option("--last", metavar="N{h,d,w}", help="The last hours, days or weeks, e.g. 24h, 7d, 2w.")
+@click.option("--utc", is_flag=True, help="Days in UTC rather than local time.")
+@click.option("--budget", type=float, metavar="USD", help="Show the share of this budget spent; warn from 50%.")
+@click.option(
+    "--format",
+    "output",
+    default="table",
+    show_default=True,
+    metavar="|".join(_FORMATS),
+    help="table (plain text when piped), csv or json.",
+)
+@click.option("--ledger", "path", metavar="PATH", help=f"The ledger file (default: ${ENV}, or the per-user default).")
+def report(
+    by: str,
+    day: str | None,
+    since: str | None,
+    until: str | None,
+    last: str | None,
+    utc: bool,
+    budget: float | None,
+    output: str,
+    path: str | None,
+) -> None:
+    """Spend and tokens from the ledger, per model (or --by), for a day or a range."""
+    with _one_line_errors():
+        if output not in _FORMATS:
+            raise ReportError(f"--format {output!r}: use one of {', '.join(_FORMATS)}")
+        if budget is not None and not budget > 0:
+            raise ReportError(f"--budget {budget:g}: expected a positive number of USD")
+        period = period_of(day=day, since=since, until=until, last=last, utc=utc)
+        summary = summarize(_ledger_file(path), by, period, budget)
+    if output == "json":
+        click.echo(render_json(summary), nl=False)
+    elif output == "csv":
+        click.echo(render_csv(summary), nl=False)
+    else:
+        _print_table(summary)
+
+
+def _ledger_file(path: str | None) -> Path:
+    if path is not None:
+        return Path(path).expanduser()
+    found = ledger_path(None)
+    if found is None:
+        raise ReportError(f"the ledger is off ({ENV}=off): --ledger PATH names a ledger file")
+    return found
+
+
+def _print_table(summary: Any) -> None:
+    from rich.console import Console
+
+    console = Console()
+    if console.is_terminal:
+        console.print(render_table(summary, console.width))
+    else:
+        click.echo(render_plain(summary), nl=False)
+
+
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
+    try:
+        yield
+    except (ReportError, ValueError, OSError) as failure:
+        raise click.ClickException(str(failure)) from None
+
+
+@contextlib.contextmanager
+def _quiet_pricing() -> Iterator[None]:
+    # The command says itself that a model is unpriced; the pricing engine's log line would say it twice.
+    logger = logging.getLogger("costspan")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+@main.command()
+@click.argument("model")
+@click.option("--provider", help="gen_ai.provider.name, e.g. openai, anthropic, aws.bedrock (default: from the name).")
+def prices(model: str, provider: str | None) -> None:
+    """The prices costspan charges MODEL: the matched entry, its source, every rate and tier."""
+    from ._estimate import infer_provider
+    from ._price_data import canonical_provider
+    from .pricing import Pricing
+
+    provider = provider or infer_provider(model)
+    pricing = Pricing()
+    with _quiet_pricing():
+        price = pricing.resolve(provider, model)
+        if price is None:
+            raise click.ClickException(f"no price known for {model!r} on {provider!r}: its calls are reported unpriced")
+        service_tiers = _SERVICE_TIERS.get(canonical_provider(provider), ("batch",))
+        tiers = {tier: pricing.resolve(provider, model, tier) for tier in service_tiers}
+    click.echo(f"{model} on {provider}: price entry {price.model!r}, {price.source}")
+    click.echo("USD per million tokens:")
+    for line in _rate_lines(price.rates):
+        click.echo(f"  {line}")
+    for start, rates in price.tiers:
+        click.echo(f"Above {start:,} input tokens: {_compact_rates(rates)}")
+    for tier, tiered in tiers.items():
+        if tiered is not None and tiered.rates != price.rates:
+            click.echo(f"Service tier {tier}: {_compact_rates(tiered.rates)}")
+
+
+_PER_CALL = {"web_search": "per web search", "request": "per request"}
+_TIER_RATES = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
+# The service tiers genai-prices prices apart, per provider (gen_ai.provider.name's genai-prices id).
+_SERVICE_TIERS = {"openai": ("flex", "priority", "batch"), "azure": ("batch",), "anthropic": ("batch", "fast")}
+
+
+def _rate_lines(rates: Any) -> list[str]:
+    lines = []
+    for field in fields(rates):
+        value = getattr(rates, field.name)
+        if field.name in _PER_CALL:
+            lines.append(f"{_PER_CALL[field.name]:<16} ${value:g}")
+        else:
+            lines.append(f"{field.name.replace('_', ' '):<16} {value * 1e6:g}")
+    return lines
+
+
+def _compact_rates(rates: Any) -> str:
+    """The token rates, USD per million tokens, on one line."""
+    return ", ".join(f"{name.replace('_', ' ')} {getattr(rates, name) * 1e6:g}" for name in _TIER_RATES)
+
+
+@main.command()
+@click.option("--model", required=True, help="The model the call would use.")
+@click.option("--prompt", help="The prompt text.")
+@click.option("--messages", "messages_file", metavar="FILE.json", help="A JSON list of chat messages.")
+@click.option("--max-output-tokens", type=int, help="The call's output limit: gives the worst-case cost.")
+@click.option("--provider", help="gen_ai.provider.name (default: from the model name).")
+def estimate(
+    model: str, prompt: str | None, messages_file: str | None, max_output_tokens: int | None, provider: str | None
+) -> None:
+    """A call's input tokens and cost before it is sent."""
+    from ._estimate import estimate as estimate_call
+    from ._tokens import load_tokenizer
+
+    if (prompt is None) == (messages_file is None):
+        raise click.ClickException("give the call's input as --prompt TEXT or --messages FILE.json (one of them)")
+    messages = prompt if prompt is not None else _read_messages(messages_file)  # type: ignore[arg-type]
+    exact = load_tokenizer(timeout=10)
+    with _quiet_pricing(), _one_line_errors():
+        result = estimate_call(model, messages, provider=provider, max_output_tokens=max_output_tokens)
+    how = "tiktoken o200k_base" if exact else "about 4 characters a token"
+    if result.priced:
+        click.echo(f"Model: {model} on {result.provider}, priced as {result.price_model!r} ({result.price_source})")
+    else:
+        click.echo(f"Model: {model} on {result.provider}: no known price, so the cost is unpriced")
+    click.echo(f"Input tokens: {result.input_tokens:,} (estimated: {how})")
+    if max_output_tokens is not None:
+        click.echo(f"Max output tokens: {max_output_tokens:,}")
+    if result.input_cost is not None:
+        click.echo(f"Input cost: ${result.input_cost:.6f}")
+    if result.worst_case_cost is not None:
+        click.echo(f"Worst-case cost: ${result.worst_case_cost:.6f}")
+    elif result.priced:
+        click.echo("Worst-case cost: unbounded without --max-output-tokens")
+
+
+def _read_messages(name: str) -> Any:
+    try:
+        messages = json.loads(Path(name).read_text(encoding="utf-8"))
+    except OSError as failure:
+        raise click.ClickException(f"--messages {name}: {failure.strerror}") from None
+    except json.JSONDecodeError as failure:
+        raise click.ClickException(f"--messages {name}: not JSON: {failure}") from None
+    if isinstance(messages, dict) and "messages" in messages:
+        messages = [{"role": "system", "content": messages["system"]}] * ("system" in messages) + messages["messages"]
+    if not isinstance(messages, list):
+        raise click.ClickException(f"--messages {name}: expected a JSON list of messages")
+    return messages
+
+
+@main.command()
 def demo() -> None:
-    """Make real SDK calls against a local server (no API key, nothing leaves this machine) and show each call's
-    tokens and cost as costspan recorded them."""
+    """Make real SDK calls against a local server (no API key, nothing leaves this machine), show each call's
+    tokens and cost as costspan recorded them, then the report of the ledger they were written to."""
     run_demo(click.echo)

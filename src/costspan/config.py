@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from ._suggest import did_you_mean
 from .budgets import Budget
+from .ledger._paths import LedgerOption, parse_env
 from .pricing import PriceConfig, read_prices
 
 __all__ = ["DEFAULT_MAX_OUTPUT_TOKENS", "Options", "option"]
@@ -132,6 +133,12 @@ def _budgets(value: object) -> tuple[Budget, ...]:
     return tuple(budgets)
 
 
+def _ledger(value: object) -> LedgerOption:
+    if isinstance(value, (bool, str, os.PathLike)):
+        return value
+    raise TypeError(f"got {_repr.repr(value)}, expected the ledger's path, True (the default path) or False (none)")
+
+
 def _token_count(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise TypeError(f"got {_repr.repr(value)}, expected a positive whole number of tokens")
@@ -175,6 +182,12 @@ class Options:
     """The output a budget reserves for a request that sets no ``max_tokens`` (or ``max_completion_tokens`` /
     ``max_output_tokens``); a stream that outgrows it extends its reservation.
     Env: ``COSTSPAN_DEFAULT_MAX_OUTPUT_TOKENS=8192``."""
+    ledger: LedgerOption = option(
+        None, _ledger, parse_env, default_text="a ledger only where costspan sets up the providers"
+    )
+    """The SQLite usage ledger's path, ``True`` for the default path, ``False`` for none; None (the default) writes
+    it at the default path only when costspan sets up the OpenTelemetry providers itself (see
+    :mod:`costspan.ledger`). Env: ``COSTSPAN_LEDGER=/path/ledger.db``, ``COSTSPAN_LEDGER=off``."""
 
     @classmethod
     def load(cls, kwargs: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Options:

@@ -1,9 +1,16 @@
-"""``costspan demo``: real SDK calls against costspan's local provider server, reported from the spans."""
+"""``costspan demo``: real SDK calls against costspan's local provider server, reported from the spans, then
+``costspan report`` over the ledger the same calls were written to (a temporary one).
+
+Each entry of :data:`STEPS` makes its calls with one client of the server; a new kind of call is one more step.
+"""
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -11,19 +18,19 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from .budgets import Budget, BudgetExceededError
 from .context import attribution
 from .instrumentor import CostspanInstrumentor
+from .ledger._render import render_plain
+from .ledger._report import period_of, summarize
 from .testing import ProviderServer, Reply
 
-__all__ = ["run_demo"]
+__all__ = ["STEPS", "run_demo"]
 
 _USER = {"role": "user", "content": "Summarise the quarterly report in three bullet points."}
 
 
 def run_demo(echo: Callable[[str], Any]) -> None:
-    import anthropic
-    import openai
-
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -31,25 +38,88 @@ def run_demo(echo: Callable[[str], Any]) -> None:
     logger = logging.getLogger("costspan")
     level = logger.level
     logger.setLevel(logging.ERROR)
-    instrumentor = CostspanInstrumentor()
-    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=MeterProvider())
-    try:
-        with ProviderServer() as server:
-            echo(f"costspan demo: real SDK calls against a local server at {server.url} (no API key)\n")
-            with (
-                openai.OpenAI(base_url=server.openai_base_url, api_key="sk-demo", max_retries=0) as client,
-                attribution(user_id="u-demo", feature="reports"),
-            ):
-                _openai_calls(client, server)
-            with (
-                anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="sk-ant-demo", max_retries=0) as claude,
-                attribution(user_id="u-claude"),
-            ):
-                _anthropic_calls(claude, server)
-    finally:
-        instrumentor.uninstrument()
-        logger.setLevel(level)
-    _print_spans(echo, exporter.get_finished_spans())
+    with tempfile.TemporaryDirectory(prefix="costspan-demo-") as directory:
+        ledger = Path(directory) / "ledger.db"
+        first_day = date.today()
+        instrumentor = CostspanInstrumentor()
+        instrumentor.instrument(
+            tracer_provider=tracer_provider, meter_provider=MeterProvider(), ledger=ledger, budgets=[INTERNS]
+        )
+        _refusals.clear()
+        try:
+            with ProviderServer() as server:
+                echo(f"costspan demo: real SDK calls against a local server at {server.url} (no API key)\n")
+                for step in STEPS:
+                    step(server)
+        finally:
+            instrumentor.uninstrument()  # also writes the ledger's last rows and closes it
+            logger.setLevel(level)
+        _print_spans(echo, exporter.get_finished_spans())
+        _print_budget(echo)
+        _print_report(echo, ledger, first_day)
+
+
+def _print_budget(echo: Callable[[str], Any]) -> None:
+    echo(
+        f"\nBudget {INTERNS.name!r}: ${INTERNS.limit_usd} a day for team=interns, ${INTERNS.spent('interns'):.6f} spent"
+    )
+    for refusal in _refusals:
+        echo(f"  refused before sending: BudgetExceededError: {refusal}")
+
+
+def _print_report(echo: Callable[[str], Any], ledger: Path, first_day: date) -> None:
+    period = period_of(since=first_day.isoformat(), until=date.today().isoformat())
+    echo("\nThe same calls, as `costspan report` prints them from the ledger they were written to:\n")
+    echo(render_plain(summarize(ledger, "model", period)).rstrip("\n"))
+
+
+def _openai_step(server: ProviderServer) -> None:
+    import openai
+
+    with (
+        openai.OpenAI(base_url=server.openai_base_url, api_key="sk-demo", max_retries=0) as client,
+        attribution(user_id="u-demo", feature="reports"),
+    ):
+        _openai_calls(client, server)
+
+
+def _anthropic_step(server: ProviderServer) -> None:
+    import anthropic
+
+    with (
+        anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="sk-ant-demo", max_retries=0) as claude,
+        attribution(user_id="u-claude"),
+    ):
+        _anthropic_calls(claude, server)
+
+
+INTERNS = Budget(0.005, window="day", scope="team", name="interns-daily")
+"""The demo's budget: $0.005 a day for the calls of ``team="interns"``."""
+
+
+def _budget_step(server: ProviderServer) -> None:
+    import openai
+
+    with (
+        openai.OpenAI(base_url=server.openai_base_url, api_key="sk-demo", max_retries=0) as client,
+        attribution(user_id="u-intern", team="interns"),
+    ):
+        _budget_calls(client, server)
+
+
+def _budget_calls(client: Any, server: ProviderServer) -> None:
+    server.push(Reply(usage={"prompt_tokens": 1200, "completion_tokens": 250, "total_tokens": 1450}))
+    client.chat.completions.create(model="gpt-4.1", messages=[_USER], max_tokens=300)
+    try:  # its worst case (input and max_tokens) no longer fits: refused before anything is sent
+        client.chat.completions.create(model="gpt-4.1", messages=[_USER], max_tokens=300)
+    except BudgetExceededError as refused:
+        _refusals.append(str(refused))
+
+
+_refusals: list[str] = []
+
+STEPS: list[Callable[[ProviderServer], None]] = [_openai_step, _anthropic_step, _budget_step]
+"""The demo's calls, in order: each step makes its calls against the local server."""
 
 
 def _openai_calls(client: Any, server: ProviderServer) -> None:
@@ -126,7 +196,12 @@ def _print_spans(echo: Callable[[str], Any], spans: tuple[ReadableSpan, ...]) ->
         ]
         if attributes.get("costspan.stream.completed") is False:
             notes.append("stream stopped early")
-        cost = f"${amount:.6f}" if isinstance(amount, float) else "   unpriced"
+        if attributes.get("error.type") == "BudgetExceededError":
+            notes.append("refused by a budget: nothing sent")
+        if isinstance(amount, float):
+            cost = f"${amount:.6f}"
+        else:
+            cost = "   unpriced" if attributes.get("costspan.cost.unpriced") else "         - "
         total += amount if isinstance(amount, float) else 0.0
         echo(
             f"{span.name:<40} in {attributes.get('gen_ai.usage.input_tokens', 0):>6}"

@@ -15,11 +15,14 @@ from wrapt import wrap_function_wrapper
 
 from ._guard import Guard
 from ._pipeline import Pipeline
+from ._setup import configure_default_providers
 from ._streams import make_helper_close
 from ._tokens import load_tokenizer_in_background
 from ._version import __version__
 from ._wrap import make_wrapper
 from .config import Options
+from .ledger import LedgerProcessor
+from .ledger._setup import add_ledger
 from .pricing import Pricing
 from .providers import anthropic as anthropic_provider
 from .providers import openai as openai_provider
@@ -42,6 +45,7 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     _patched: list[tuple[str, str]]
     _guard: Guard | None = None
+    _ledger: LedgerProcessor | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         # Each provider SDK is optional: the ones installed are instrumented, the others skipped.
@@ -63,11 +67,20 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _instrument(self, **kwargs: Any) -> None:
         options = Options.load(kwargs)
-        tracer = trace.get_tracer(
-            __name__, __version__, kwargs.get("tracer_provider"), schema_url=Schemas.V1_37_0.value
-        )
-        meter = metrics.get_meter(__name__, __version__, kwargs.get("meter_provider"), schema_url=Schemas.V1_37_0.value)
+        tracer_provider, meter_provider = kwargs.get("tracer_provider"), kwargs.get("meter_provider")
+        # The launcher without a distro (and instrument() in an application that configured nothing) leaves the
+        # global providers unset: costspan sets them up, with the ledger as the embedded default.
+        embedded = configure_default_providers() if tracer_provider is None or meter_provider is None else False
+        tracer = trace.get_tracer(__name__, __version__, tracer_provider, schema_url=Schemas.V1_37_0.value)
+        meter = metrics.get_meter(__name__, __version__, meter_provider, schema_url=Schemas.V1_37_0.value)
         pricing = Pricing(options.prices, options.model_aliases)
+        self._ledger = add_ledger(
+            options.ledger,
+            tracer_provider or trace.get_tracer_provider(),
+            embedded=embedded and tracer_provider is None,
+            from_code="ledger" in kwargs,
+            pricing=pricing,
+        )
         telemetry = Telemetry(tracer, meter, metric_attributes=options.metric_attributes)
         guard = None
         if options.budgets:
@@ -108,6 +121,9 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _uninstrument(self, **kwargs: Any) -> None:
         if self._guard is not None:
             self._guard.closed = True
+        if self._ledger is not None:
+            self._ledger.shutdown()
+            self._ledger = None
         for module_name, name in reversed(self._patched):
             owner_name, _, attribute = name.rpartition(".")
             owner: Any = importlib.import_module(module_name)

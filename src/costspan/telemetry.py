@@ -89,10 +89,14 @@ class Telemetry:
         completed: bool | None,
         end_ns: int,
     ) -> None:
-        """Put the call's settlement on its span and metrics, then end the span."""
+        """Put the call's settlement on its span and metrics, then end the span when the call ended (``end_ns``,
+        on the clock of ``call.start_ns``): what costspan did after the call (pricing, a budget's settlement) is
+        not the call's time, and the span and the duration metric say the same duration."""
         span = call.span
         if span is None:
             return
+        started = getattr(span, "start_time", None)
+        end_time = started + end_ns - call.start_ns if isinstance(started, int) else None
         try:
             usage, cost = settlement.usage, settlement.cost
             span_attributes = _span_attributes(call, usage, cost, error, completed)
@@ -102,7 +106,7 @@ class Telemetry:
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))
             self._record_metrics(call, usage, cost, error, (end_ns - call.start_ns) / 1e9)
         finally:
-            span.end()
+            span.end(end_time)
 
     def _record_metrics(
         self, call: Call, usage: Usage | None, cost: Cost | None, error: BaseException | None, duration: float
@@ -210,6 +214,8 @@ def _usage_attributes(out: dict[str, Any], usage: Usage) -> None:
         out[gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
     if usage.estimated:
         out[attrs.USAGE_ESTIMATED] = True
+    if usage.unusable:
+        out[attrs.USAGE_UNUSABLE] = True
 
 
 def _cost_attributes(out: dict[str, Any], cost: Cost | None) -> None:

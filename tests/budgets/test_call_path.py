@@ -468,3 +468,45 @@ def test_gauges_report_spend_and_limit_until_uninstrumented(
     gone = otel.metrics()
     assert "costspan.budget.spent" not in gone and "costspan.budget.limit" not in gone, "observed after uninstrument"
     instrument()  # the fixture uninstruments at the end
+
+
+def test_span_lasts_as_long_as_the_call_not_its_settlement(
+    provider: ProviderUnderTest, driver: Driver, stores: Stores, server: ProviderServer, otel: Any, instrument: Any
+) -> None:
+    """The span ends when the call ended: pricing and the budget's settlement (a Redis round trip) after it are
+    not the call's time, and the span and the duration metric say the same duration."""
+    instrument(budgets=[stores.budget(10.0)])
+    for stream in (False, True):
+        _create(provider, driver, stream=stream, max_tokens=64)
+    spans = otel.spans()
+    (durations,) = [p for p in otel.metrics()["gen_ai.client.operation.duration"] if "error.type" not in p.attributes]
+    span_seconds = sum((span.end_time - span.start_time) / 1e9 for span in spans)
+    assert durations.count == 2
+    assert durations.sum == pytest.approx(span_seconds, abs=1e-4)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_malformed_usage_is_never_counted_free(
+    provider: ProviderUnderTest,
+    driver: Driver,
+    stores: Stores,
+    stream: bool,
+    server: ProviderServer,
+    otel: Any,
+    instrument: Any,
+) -> None:
+    """A server whose usage fields are null or strings (compatible servers and proxies do this): the call's usage
+    is estimated, and the budget counts that estimate, the span's cost, never $0."""
+    budget = stores.budget(10.0)
+    instrument(budgets=[budget])
+    broken = (
+        {"input_tokens": None, "output_tokens": "many"}
+        if provider.name == "anthropic"
+        else {"prompt_tokens": None, "completion_tokens": "many", "total_tokens": None}
+    )
+    server.push(Reply(text="one two three four five six", chunks=6, usage=broken))
+    _create(provider, driver, stream=stream, max_tokens=64)
+    span = otel.span()
+    assert span.attributes["costspan.usage.estimated"] is True
+    assert span.attributes["gen_ai.usage.cost.amount"] > 0
+    _assert_settled(budget, otel)

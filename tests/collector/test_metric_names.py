@@ -1,6 +1,6 @@
-"""docs/backends.md's metric table is what Prometheus sees: costspan's metrics as the OpenTelemetry Python
-Prometheus exporter serves them after real SDK calls, and the budget metrics (not emitted by this version of
-costspan) as that exporter names instruments of the contract's name, kind and unit.
+"""docs/backends.md's metric table is what costspan emits and what Prometheus sees: each metric's instrument and
+unit as the SDK reports them, and its name as the OpenTelemetry Python Prometheus exporter serves it, after real
+SDK calls under a budget that refuses one of them.
 
 The collector's prometheus exporter names them with github.com/prometheus/otlptranslator (MetricNamer with
 suffixes); read in otelcol-contrib 0.159.0, it gives the same names for all of these, which the table states and
@@ -9,14 +9,15 @@ this test holds it to."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anthropic
 import openai
 import pytest
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, Sum
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -31,7 +32,14 @@ if TYPE_CHECKING:
 ROW = re.compile(
     r"^\| (?P<otel>[a-z_.]+) \| (?P<kind>[a-z ]+) \| (?P<unit>\S+) \| (?P<collector>\w+) \| (?P<python>\w+) \|$"
 )
-SUFFIXES = {"histogram": ("_bucket", "_sum", "_count"), "counter": ("",), "observable gauge": ("",)}
+SUFFIXES = {
+    "histogram": ("_bucket", "_sum", "_count"),
+    "counter": ("",),
+    "observable counter": ("",),
+    "observable gauge": ("",),
+}
+# What the SDK reports each kind of instrument as: counters are monotonic sums, gauges are gauges.
+POINTS = {"histogram": Histogram, "counter": Sum, "observable counter": Sum, "observable gauge": Gauge}
 
 
 def table() -> dict[str, dict[str, str]]:
@@ -39,17 +47,31 @@ def table() -> dict[str, dict[str, str]]:
     return {m["otel"]: m.groupdict() for m in rows if m}
 
 
-def served(registry: CollectorRegistry) -> set[str]:
+def served_names(registry: CollectorRegistry) -> set[str]:
     text = generate_latest(registry).decode()
     return {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
+@dataclass
+class Emitted:
+    served: set[str]
+    """Series names the Prometheus exporter serves."""
+    metrics: dict[str, tuple[str, type, bool]]
+    """OTel metric name -> its unit, point type, and (for a sum) whether it is monotonic."""
+
+
 @pytest.fixture
-def scrape(otel: Otel, server: ProviderServer) -> set[str]:
-    """Series names served after calls that produce every metric costspan emits."""
+def emitted(otel: Otel, server: ProviderServer) -> Emitted:
+    """Every metric costspan emits, after an Anthropic stream with cache reads and writes, and a call the budget
+    refuses (its worst case, up to 4096 output tokens, is more than the budget has left)."""
     registry = CollectorRegistry()
-    meter_provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)])
-    costspan.CostspanInstrumentor().instrument(tracer_provider=otel.tracer_provider, meter_provider=meter_provider)
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry), reader])
+    costspan.CostspanInstrumentor().instrument(
+        tracer_provider=otel.tracer_provider,
+        meter_provider=meter_provider,
+        budgets=[costspan.Budget(0.001, window="day", name="daily")],
+    )
     try:
         usage = {
             "input_tokens": 10,
@@ -60,15 +82,25 @@ def scrape(otel: Otel, server: ProviderServer) -> set[str]:
         }
         server.push(Reply(usage=usage))
         claude = anthropic.Anthropic(base_url=server.anthropic_base_url, api_key=API_KEY, max_retries=0)
-        with claude.messages.stream(
-            model="claude-haiku-4-5", max_tokens=64, messages=[{"role": "user", "content": "Hi"}]
-        ) as s:
-            s.get_final_text()
+        messages = [{"role": "user", "content": "Hi"}]
+        for event in claude.messages.create(model="claude-haiku-4-5", max_tokens=64, messages=messages, stream=True):
+            assert event.type
+        with pytest.raises(costspan.BudgetExceededError):
+            claude.messages.create(model="claude-haiku-4-5", max_tokens=4096, messages=messages)
         claude.close()
-        return served(registry)
+        served = served_names(registry)
+        data = reader.get_metrics_data()
     finally:
         costspan.CostspanInstrumentor().uninstrument()
         meter_provider.shutdown()
+    assert data is not None
+    metrics = {
+        m.name: (m.unit, type(m.data), getattr(m.data, "is_monotonic", False))
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for m in scope.metrics
+    }
+    return Emitted(served, metrics)
 
 
 def test_the_table_lists_every_contract_metric() -> None:
@@ -90,36 +122,19 @@ def test_both_paths_give_the_same_names() -> None:
         assert row["collector"] == row["python"], otel_name
 
 
-def test_costspan_metrics_arrive_as_the_table_says(scrape: set[str]) -> None:
-    emitted = {name: row for name, row in table().items() if not name.startswith("costspan.budget.")}
-    for otel_name, row in emitted.items():
+def test_costspan_emits_what_the_table_says(emitted: Emitted) -> None:
+    assert set(emitted.metrics) == set(table())
+    for otel_name, row in table().items():
+        unit, points, monotonic = emitted.metrics[otel_name]
+        assert (unit, points) == (row["unit"], POINTS[row["kind"]]), otel_name
+        assert monotonic == ("counter" in row["kind"]), otel_name
+
+
+def test_costspan_metrics_arrive_as_the_table_says(emitted: Emitted) -> None:
+    for otel_name, row in table().items():
         for suffix in SUFFIXES[row["kind"]]:
-            assert row["python"] + suffix in scrape, f"{otel_name}: {row['python'] + suffix} not in {sorted(scrape)}"
-
-
-def test_budget_metrics_will_arrive_as_the_table_says() -> None:
-    registry = CollectorRegistry()
-    meter_provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)])
-    meter = meter_provider.get_meter("costspan.budgets")
-    attributes = {"costspan.budget.name": "daily"}
-
-    def observe(options: CallbackOptions) -> list[Observation]:
-        return [Observation(1.5, attributes)]
-
-    for otel_name, row in table().items():
-        if not otel_name.startswith("costspan.budget."):
-            continue
-        instrument: Any
-        if row["kind"] == "counter":
-            instrument = meter.create_counter(otel_name, unit=row["unit"])
-            instrument.add(1, attributes)
-        else:
-            meter.create_observable_gauge(otel_name, [observe], unit=row["unit"])
-    names = served(registry)
-    meter_provider.shutdown()
-    for otel_name, row in table().items():
-        if otel_name.startswith("costspan.budget."):
-            assert row["python"] in names, f"{otel_name}: {row['python']} not in {sorted(names)}"
+            name = row["python"] + suffix
+            assert name in emitted.served, f"{otel_name}: {name} not in {sorted(emitted.served)}"
 
 
 def test_failures_are_an_error_type_label(otel: Otel, server: ProviderServer) -> None:

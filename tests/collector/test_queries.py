@@ -1,7 +1,9 @@
 """Every PromQL expression shipped (dashboard panels and alert rules) run by a real Prometheus over costspan's real
 metrics: a process instrumented with costspan makes real openai and anthropic SDK calls against the local
 provider server, exposes its metrics with the OpenTelemetry Prometheus exporter, Prometheus scrapes it and
-evaluates the shipped rules, and each expression must give exactly what the calls' spans say.
+evaluates the shipped rules, and each expression must give exactly what the calls' spans say. The process has
+costspan budgets (an unscoped daily one, one per user, and a tiny one per team that refuses a call), so the budget
+rules run over costspan's real budget gauges and refusal counter too.
 
 The Python exporter and the collector's prometheus exporter give costspan's metrics the same names
 (test_metric_names.py), so these are the names the shipped files get through the collector too. What differs
@@ -10,10 +12,11 @@ is job and instance: the collector sets them from service.name and service.insta
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import math
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,11 +43,18 @@ from support import API_KEY
 
 # The budgets are the user's (collector-config/prometheus/rules/budgets.yml is an example); these are sized so
 # that the calls below cross some thresholds and not others.
-MODEL_BUDGETS = {("openai", "gpt-4.1"): 0.6}
+MODEL_BUDGETS = {("openai", "gpt-4.1"): 1.0}
 DEFAULT_MODEL_BUDGET = 0.2
 USER_BUDGET = 0.4
 SPIKE_FLOOR_PER_HOUR = 0.5
 THRESHOLDS = {"50": 0.5, "80": 0.8, "100": 1.0}
+# The costspan.Budget's of the instrumented process, name -> (daily limit in USD, scope), as sized for the calls
+# below: every call counts in "daily" (about 40% used); each user has "per-user" (alice ends at 89%, frank's
+# stream is cut past 100%, the others stay under 80%); "per-team" is tiny, and refuses the interns' second call
+# while at 70%. user.id and team are metric attributes, so the scoped budgets report a series per value.
+COSTSPAN_BUDGETS = {"daily": (4.0, None), "per-user": (0.5, "user.id"), "per-team": (0.05, "team")}
+METRIC_ATTRIBUTES = ["user.id", "team"]
+REFUSALS = {"BudgetExceededError", "BudgetStoreError"}  # the error.type of a call a budget refused or cut
 
 SCRAPE_SECONDS = 1
 BAR_STEP = 2  # seconds: the $__interval of the bar panels, each bar being the spend of one step
@@ -75,8 +85,12 @@ def anthropic_usage(uncached: int, output: int, cache_read: int = 0, cache_write
     }
 
 
-def make_calls(server: ProviderServer) -> None:
-    """What an application does: chat calls, streams and a failure, from three users and from none."""
+def make_calls(server: ProviderServer) -> Counter[str]:
+    """What an application does: chat calls and streams, sync and async, from six users and from none, a failure,
+    and calls its budgets stop. Streams are read the way users write them: iterated where they are created, with
+    no name kept (``for chunk in client.chat.completions.create(..., stream=True)``), and one through the anthropic
+    SDK's ``messages.stream`` helper. Returns how many calls each budget refused or cut, as the user saw them."""
+    refused: Counter[str] = Counter()
     chat = openai.OpenAI(base_url=server.openai_base_url, api_key=API_KEY, max_retries=0)
     claude = anthropic.Anthropic(base_url=server.anthropic_base_url, api_key=API_KEY, max_retries=0)
     with costspan.attribution(user_id="alice"):
@@ -85,24 +99,57 @@ def make_calls(server: ProviderServer) -> None:
             chat.chat.completions.create(model="gpt-4.1", messages=MESSAGES)
     with costspan.attribution(user_id="carol"):
         server.push(Reply(usage=openai_usage(600_000, 2_000), first_chunk_delay=DELAY))
-        with chat.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, stream=True) as stream:
-            for chunk in stream:
-                assert chunk.id
-    with costspan.attribution(user_id="dave"):
+        for chunk in chat.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, stream=True):
+            assert chunk.id
+    with costspan.attribution(user_id="dave", team="interns"):
         server.push(Reply(usage=openai_usage(20_000, 3_000, reasoning=2_000), delay=DELAY))
         chat.chat.completions.create(model="o4-mini", messages=MESSAGES)
+        # What the team's budget has left is less than this call's worst case (it may write 4096 tokens):
+        # refused, it never reaches the server.
+        sent = len(server.requests)
+        with pytest.raises(costspan.BudgetExceededError) as refusal:
+            chat.chat.completions.create(model="o4-mini", messages=MESSAGES)
+        assert len(server.requests) == sent
+        refused[refusal.value.budget] += 1
+    with costspan.attribution(user_id="frank"):
+        server.push(Reply(usage=openai_usage(200_000, 5_000), delay=DELAY))
+        chat.chat.completions.create(model="gpt-4.1", messages=MESSAGES)
+        # The stream's first event reports 100,000 input tokens, more than frank's budget has left: the stream is
+        # cut, and what it cost so far counts.
+        server.push(Reply(usage=anthropic_usage(100_000, 800), first_chunk_delay=DELAY))
+        with pytest.raises(costspan.BudgetExceededError) as refusal:
+            for event in claude.messages.create(
+                model="claude-haiku-4-5", max_tokens=1024, messages=MESSAGES, stream=True
+            ):
+                assert event.type
+        refused[refusal.value.budget] += 1
     with costspan.attribution(user_id="bob"):
         for _ in range(2):
             server.push(Reply(usage=anthropic_usage(50_000, 500, cache_read=100_000, cache_write=20_000), delay=DELAY))
             claude.messages.create(model="claude-haiku-4-5", max_tokens=1024, messages=MESSAGES)
         server.push(Reply(usage=anthropic_usage(30_000, 800, cache_read=200_000), first_chunk_delay=DELAY))
+        for event in claude.messages.create(model="claude-haiku-4-5", max_tokens=1024, messages=MESSAGES, stream=True):
+            assert event.type
+        server.push(Reply(usage=anthropic_usage(30_000, 800, cache_read=200_000), first_chunk_delay=DELAY))
         with claude.messages.stream(model="claude-haiku-4-5", max_tokens=1024, messages=MESSAGES) as stream:
             assert stream.get_final_text()
+    asyncio.run(make_async_calls(server))
     server.push(Reply(status=500, delay=DELAY))
     with pytest.raises(openai.InternalServerError):
         chat.chat.completions.create(model="gpt-4.1", messages=MESSAGES)
     chat.close()
     claude.close()
+    return refused
+
+
+async def make_async_calls(server: ProviderServer) -> None:
+    """An async service's stream: ``async for chunk in await client.chat.completions.create(..., stream=True)``."""
+    chat = openai.AsyncOpenAI(base_url=server.openai_base_url, api_key=API_KEY, max_retries=0)
+    with costspan.attribution(user_id="erin"):
+        server.push(Reply(usage=openai_usage(50_000, 500), first_chunk_delay=DELAY))
+        async for chunk in await chat.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, stream=True):
+            assert chunk.id
+    await chat.close()
 
 
 # --- What the spans say ----------------------------------------------------------------------------------------
@@ -113,6 +160,7 @@ class Call:
     provider: str
     model: str
     user: str
+    team: str
     cost: float
     error: str
     duration: float
@@ -134,6 +182,7 @@ def read_call(span: ReadableSpan) -> Call:
         provider=str(a["gen_ai.provider.name"]),
         model=str(a["gen_ai.request.model"]),
         user=str(a.get("user.id", "")),
+        team=str(a.get("team", "")),
         cost=float(a.get("gen_ai.usage.cost.amount", 0.0)),  # type: ignore[arg-type]
         error=str(a.get("error.type", "")),
         duration=(span.end_time - span.start_time) / 1e9,
@@ -174,7 +223,23 @@ def histogram_quantile(q: float, values: list[float]) -> float:
     raise AssertionError("unreachable")
 
 
-def expectations(calls: list[Call]) -> dict[str, tuple[tuple[str, ...], dict[Key, float]]]:
+BUDGET_LABELS = ("costspan_budget_name", "user_id", "team")
+
+
+def budget_spend(calls: list[Call]) -> dict[Key, float]:
+    """What each costspan.Budget's spent gauge must say: the settled cost of the calls it counts (a refused call
+    costs nothing), per scope value, keyed by its series' labels (BUDGET_LABELS)."""
+    out: dict[Key, float] = defaultdict(float)
+    for name, (_, scope) in COSTSPAN_BUDGETS.items():
+        for call in calls:
+            user = call.user if scope == "user.id" else ""
+            team = call.team if scope == "team" else ""
+            if scope is None or user or team:
+                out[(name, user, team)] += call.cost
+    return dict(out)
+
+
+def expectations(calls: list[Call], refused: Counter[str]) -> dict[str, tuple[tuple[str, ...], dict[Key, float]]]:
     """What each shipped expression must give: the labels its result is keyed by, and the value per key."""
     model_labels = ("gen_ai_provider_name", "gen_ai_request_model")
     priced = [c for c in calls if c.cost]
@@ -186,8 +251,11 @@ def expectations(calls: list[Call]) -> dict[str, tuple[tuple[str, ...], dict[Key
     user_ratio = {u: s / USER_BUDGET for u, s in by_user.items()}
     per_series = total(priced, lambda c: (*model(c), c.user), lambda c: c.cost)
     calls_per_series = total(calls, lambda c: (*model(c), c.error), lambda c: 1)
-    failed = total([c for c in calls if c.error], model, lambda c: 1)
-    error_ratio = {m: n / sum(1 for c in calls if model(c) == m) for m, n in failed.items()}
+    sent = [c for c in calls if c.error not in REFUSALS]
+    failed = total([c for c in sent if c.error], model, lambda c: 1)
+    error_ratio = {m: n / sum(1 for c in sent if model(c) == m) for m, n in failed.items()}
+    budget_used = {k: spent / COSTSPAN_BUDGETS[k[0]][0] for k, spent in budget_spend(calls).items()}
+    blocked = {(name,): float(n) for name, n in refused.items()}
     hourly = spend * 6
     spike = hourly > 3 * spend / 24 and hourly > SPIKE_FLOOR_PER_HOUR
     tokens = {kind: sum(c.tokens[kind] for c in calls) for kind in calls[0].tokens}
@@ -211,11 +279,13 @@ def expectations(calls: list[Call]) -> dict[str, tuple[tuple[str, ...], dict[Key
         "record:costspan:error_ratio:10m_by_model": (model_labels, error_ratio),
         "alert:CostspanSpendSpike": ((), {(): hourly} if spike else {}),
         "alert:CostspanErrorRatio": (model_labels, {m: r for m, r in error_ratio.items() if r > 0.05}),
-        # costspan.Budget's gauges are not exported by this version of costspan (test_budget_gauges_absent).
-        "record:costspan:budget_used:ratio": (("costspan_budget_name",), {}),
-        "panel:costspan budgets/A": (("costspan_budget_name",), {}),
-        "alert:CostspanBudget@80": (("costspan_budget_name",), {}),
-        "alert:CostspanBudget@100": (("costspan_budget_name",), {}),
+        "record:costspan:budget_used:ratio": (BUDGET_LABELS, budget_used),
+        "panel:costspan budgets/A": (BUDGET_LABELS, budget_used),
+        "alert:CostspanBudget@80": (BUDGET_LABELS, {k: r for k, r in budget_used.items() if r >= 0.8}),
+        "alert:CostspanBudget@100": (BUDGET_LABELS, {k: r for k, r in budget_used.items() if r >= 1}),
+        "record:costspan:budget_blocked:10m": (("costspan_budget_name",), blocked),
+        "alert:CostspanBudgetBlocked": (("costspan_budget_name",), blocked),
+        "panel:Calls refused by budgets/A": (("costspan_budget_name",), blocked),
         "panel:Spend/A": ((), {(): spend}),
         "panel:Spend per model and provider/A": (model_labels, by_model),
         "panel:Spend by model/A": (model_labels, by_model),
@@ -285,8 +355,12 @@ def prometheus_config(target: str, budgets: Path) -> dict[str, Any]:
 class Run:
     prometheus: Prometheus
     calls: list[Call]
+    refused: Counter[str]
     started: float
     settled: float
+
+    def expected(self) -> dict[str, tuple[tuple[str, ...], dict[Key, float]]]:
+        return expectations(self.calls, self.refused)
 
 
 @pytest.fixture(scope="module")
@@ -304,18 +378,27 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     write_budgets(budgets)
     target = f"127.0.0.1:{http_server.server_port}"
     prometheus = Prometheus(prometheus_binary, prometheus_config(target, budgets), directory)
+    # The budgets' windows are UTC days: a run across midnight would see them start again.
+    if (left := 86400 - time.time() % 86400) < 60:
+        time.sleep(left)
     started = time.time()
     costspan.CostspanInstrumentor().instrument(
-        tracer_provider=tracer_provider, meter_provider=meter_provider, metric_attributes=["user.id"]
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        metric_attributes=METRIC_ATTRIBUTES,
+        budgets=[
+            costspan.Budget(limit, window="day", scope=scope, name=name)
+            for name, (limit, scope) in COSTSPAN_BUDGETS.items()
+        ],
     )
     try:
         with ProviderServer() as server:
-            make_calls(server)
+            refused = make_calls(server)
         calls = [
             read_call(s) for s in exporter.get_finished_spans() if s.instrumentation_scope.name.startswith("costspan")
         ]
-        settled = wait_for_rules(prometheus, sum(c.cost for c in calls))
-        yield Run(prometheus, calls, started, settled)
+        settled = wait_for_rules(prometheus, sum(c.cost for c in calls), sum(refused.values()))
+        yield Run(prometheus, calls, refused, started, settled)
     finally:
         costspan.CostspanInstrumentor().uninstrument()
         prometheus.stop()
@@ -326,19 +409,25 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         tracer_provider.shutdown()
 
 
-def wait_for_rules(prometheus: Prometheus, spend: float, timeout: float = 20.0) -> float:
-    """Waits until Prometheus has scraped every call and evaluated the rules over them; returns that time."""
+def wait_for_rules(prometheus: Prometheus, spend: float, blocked: int, timeout: float = 30.0) -> float:
+    """Waits until Prometheus has scraped every call and evaluated the rules over them (the spend rules and the
+    budget rules, which may be evaluated in other groups); returns that time."""
     deadline = time.monotonic() + timeout
-    seen: list[dict[str, Any]] = []
+    seen: dict[str, float | None] = {}
+    wanted = {"sum(costspan:spend_usd:1d)": spend, "sum(costspan:budget_blocked:10m)": float(blocked)}
     while time.monotonic() < deadline:
         now = time.time()
-        seen = prometheus.query("costspan:spend_usd:1d", now)
-        if seen and float(seen[0]["value"][1]) == pytest.approx(spend, rel=1e-12):
-            # One more evaluation, so that every rule of the group has seen this data (they run in order).
+        seen = {query: _scalar(prometheus.query(query, now)) for query in wanted}
+        if all(seen[query] == pytest.approx(value, rel=1e-12) for query, value in wanted.items()):
+            # One more evaluation, so that every rule of the groups has seen this data (they run in order).
             time.sleep(1.5)
             return time.time()
         time.sleep(0.2)
-    raise AssertionError(f"costspan:spend_usd:1d never reached {spend}: {seen}")
+    raise AssertionError(f"the rules never reached {wanted}: {seen}")
+
+
+def _scalar(result: list[dict[str, Any]]) -> float | None:
+    return float(result[0]["value"][1]) if result else None
 
 
 # --- The tests ---------------------------------------------------------------------------------------------------
@@ -372,8 +461,9 @@ def evaluate(run: Run, expression: Expression, labels: tuple[str, ...]) -> dict[
 
 
 def test_the_calls_cross_some_thresholds_and_not_others(run: Run) -> None:
-    """The scenario shows each budget alert firing for some and not for others, and the error alert firing."""
-    expected = expectations(run.calls)
+    """The scenario shows each budget alert firing for some and not for others, a budget refusing calls while
+    under 80% (which only the blocked alert tells), and the error alert firing."""
+    expected = run.expected()
     for name, spenders in (
         ("CostspanModelDailyBudget", "Spend by model"),
         ("CostspanUserDailyBudget", "Spend by user"),
@@ -383,17 +473,24 @@ def test_the_calls_cross_some_thresholds_and_not_others(run: Run) -> None:
             firing = set(expected[f"alert:{name}@{threshold}"][1])
             assert firing, f"{name} at {threshold}% fires for none of {everyone}"
             assert firing < everyone, f"{name} at {threshold}% fires for all of {everyone}"
+    used = expected["record:costspan:budget_used:ratio"][1]
+    for threshold in ("80", "100"):
+        firing = set(expected[f"alert:CostspanBudget@{threshold}"][1])
+        assert firing, f"CostspanBudget at {threshold}% fires for none of {set(used)}"
+        assert firing < set(used), f"CostspanBudget at {threshold}% fires for all of {set(used)}"
+    blocking = {name for (name,) in expected["alert:CostspanBudgetBlocked"][1]}
+    assert any(name in blocking and ratio < 0.8 for (name, *_), ratio in used.items())
     assert expected["alert:CostspanErrorRatio"][1], "no model's error ratio is high enough to show the alert"
 
 
 def test_every_shipped_expression_has_an_expectation(run: Run) -> None:
     keys = [e.key for e in shipped_expressions()]
-    assert sorted(keys) == sorted(expectations(run.calls)), "a new panel or rule needs its expected values here"
+    assert sorted(keys) == sorted(run.expected()), "a new panel or rule needs its expected values here"
 
 
 @pytest.mark.parametrize("expression", shipped_expressions(), ids=lambda e: e.key)
 def test_expression(run: Run, expression: Expression) -> None:
-    labels, expected = expectations(run.calls)[expression.key]
+    labels, expected = run.expected()[expression.key]
     got = evaluate(run, expression, labels)
     assert got.keys() == expected.keys(), f"{expression.expr}\n-> {got}"
     for key, value in expected.items():
@@ -407,11 +504,24 @@ def test_spend_is_the_spans_cost_to_the_cent(run: Run) -> None:
     assert sum(c.cost for c in run.calls) > 0.5  # dollars, not fractions of a cent
 
 
-def test_budget_gauges_absent(run: Run) -> None:
-    """costspan.Budget's gauges have not landed yet: when they do, this fails, and the budget expectations above
-    must be given real values."""
-    found = run.prometheus.query('{__name__=~"costspan_budget_.*"}', run.settled)
-    assert found == [], "costspan now exports budget metrics: give the budget expectations real values"
+def test_budget_metrics_are_what_the_budgets_did(run: Run) -> None:
+    """costspan's budget series as Prometheus has them: each budget's spent is the settled cost of the calls it
+    counted (what their spans say), per user and per team for the scoped ones; its limit is the configured one;
+    blocked counts the calls refused or cut, as the application saw them; no store failed."""
+    spend = budget_spend(run.calls)
+    query = run.prometheus.query
+    spent = keyed(query("costspan_budget_spent_USD", run.settled), BUDGET_LABELS, lambda s: float(s["value"][1]))
+    assert spent.keys() == spend.keys()
+    for key, value in spend.items():
+        assert spent[key] == pytest.approx(value, rel=1e-9), key
+    limits = keyed(query("costspan_budget_limit_USD", run.settled), BUDGET_LABELS, lambda s: float(s["value"][1]))
+    assert limits == {key: COSTSPAN_BUDGETS[key[0]][0] for key in spend}
+    names = ("costspan_budget_name",)
+    blocked = keyed(query("costspan_budget_blocked_total", run.settled), names, lambda s: float(s["value"][1]))
+    assert blocked == {(name,): n for name, n in run.refused.items()}
+    assert sum(run.refused.values()) == sum(1 for c in run.calls if c.error in REFUSALS) == 2
+    errors = keyed(query("costspan_budget_store_errors_total", run.settled), names, lambda s: float(s["value"][1]))
+    assert errors == {(name,): 0 for name in COSTSPAN_BUDGETS}
 
 
 def test_increase_would_have_lost_spend(run: Run) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from support import API_KEY, child_environment, console_spans
 README = Path(__file__).parents[2] / "README.md"
 NOT_TESTED = re.compile(r"<!--\s*not-tested:\s*\S.*-->")
 SDKS = frozenset({"openai", "anthropic"})
+LEDGER_NOTICE = re.compile(r"costspan: recording LLM calls in the ledger at (\S+) ")
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,15 @@ def test_readme_block_runs(block: Block, server: ProviderServer, tmp_path: Path)
         OTEL_TRACES_EXPORTER="console",
         OTEL_METRICS_EXPORTER="none",
         OTEL_LOGS_EXPORTER="none",
+        XDG_DATA_HOME=str(tmp_path / "data"),  # the block's own default ledger
     )
     result = subprocess.run(
         [sys.executable, str(script)], env=environ, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
 
     assert result.returncode == 0, result.stderr
-    assert "costspan" not in result.stderr
+    said = [line for line in result.stderr.splitlines() if "costspan" in line]
+    ledger = _ledger_announced(said)
     if block.imports_an_sdk():
         calls = [span for span in console_spans(result.stdout) if "gen_ai.usage.input_tokens" in span["attributes"]]
         assert calls, f"no span with usage from the block at README.md:{block.line}"
@@ -88,3 +92,16 @@ def test_readme_block_runs(block: Block, server: ProviderServer, tmp_path: Path)
             assert span["attributes"]["gen_ai.usage.cost.amount"] > 0, span["name"]
             assert "costspan.usage.estimated" not in span["attributes"], span["name"]
         assert len(calls) == len(server.requests)
+        if ledger is not None:  # the embedded default kept every call, at the span's cost
+            with sqlite3.connect(ledger) as database:
+                rows = database.execute("SELECT cost_usd FROM calls").fetchall()
+            costs = sorted(span["attributes"]["gen_ai.usage.cost.amount"] for span in calls)
+            assert sorted(cost for (cost,) in rows) == pytest.approx(costs, rel=1e-12)
+
+
+def _ledger_announced(said: list[str]) -> Path | None:
+    """The ledger's path, from the one line costspan may print (with no SDK configured, it keeps a ledger and says
+    where); anything else costspan says is a failure."""
+    announced = [line for line in said if LEDGER_NOTICE.search(line)]
+    assert said == announced and len(announced) <= 1, said
+    return Path(LEDGER_NOTICE.search(announced[0]).group(1)) if announced else None

@@ -1,7 +1,13 @@
-"""Request-reading helpers shared by the Stainless-generated SDKs (openai, anthropic)."""
+"""Request- and usage-reading helpers shared by the Stainless-generated SDKs (openai, anthropic).
+
+The SDKs parse a response without validating it: a usage field keeps whatever the server sent (null, a string,
+-5, 10.5, 10**30, an object where a number belongs). Usage is therefore read field by field through
+:func:`count_of` and :func:`detail_count`, which take only token counts and mark the call estimated otherwise.
+"""
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -9,7 +15,19 @@ from typing import Any
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv.attributes import server_attributes
 
-__all__ = ["RAW_RESPONSE_HEADER", "int_or_zero", "is_raw", "request_attributes", "server_of"]
+from .._call import Call
+from ..usage import MAX_TOKENS, token_count
+
+__all__ = [
+    "RAW_RESPONSE_HEADER",
+    "count_of",
+    "detail_count",
+    "is_raw",
+    "is_record",
+    "malformed",
+    "request_attributes",
+    "server_of",
+]
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 
@@ -70,5 +88,66 @@ def is_raw(kwargs: Mapping[str, Any]) -> bool:
     return isinstance(headers, Mapping) and RAW_RESPONSE_HEADER in headers
 
 
-def int_or_zero(value: Any) -> int:
-    return value if isinstance(value, int) else 0
+# What a JSON document can hold besides an object: a usage object or a details object that parsed as one of these
+# (the SDKs keep a value of the wrong shape as it came) is not one. bool is an int.
+_NOT_RECORDS = (str, int, float, list, dict)
+
+
+def count_of(call: Call, field: str, value: Any, required: bool = False) -> int | None:
+    """The count a usage field reports, or None when it reports none. A null (or absent, which the SDKs read as
+    null) field reports none, and that is a fault only when the field is ``required``; any other value that is
+    not a token count is a fault (see :func:`malformed`)."""
+    if value is None:
+        if required:
+            malformed(call, field, value)
+        return None
+    count = token_count(value)
+    if count is None:
+        malformed(call, field, value)
+    return count
+
+
+def detail_count(call: Call, field: str, value: Any) -> int:
+    """An optional part of a total (cached, cache write, reasoning, audio tokens, web searches): 0 when not
+    reported; an unusable value counts 0 and is a fault, so the call's usage is marked estimated."""
+    count = count_of(call, field, value)
+    return 0 if count is None else count
+
+
+def is_record(call: Call, field: str, value: Any) -> bool:
+    """Whether a usage or details object is one; null is none, anything else that is not an object is a fault."""
+    if value is None:
+        return False
+    if isinstance(value, _NOT_RECORDS):
+        malformed(call, field, value, "an object")
+        return False
+    return True
+
+
+def malformed(call: Call, field: str, value: Any, expected: str = f"a token count from 0 to {MAX_TOKENS:,}") -> None:
+    """A usage field the provider sent is unusable: the call's usage is estimated. Logged once per provider, model
+    and field (the pipeline's once-per-step log), naming the kind of value and never the value itself, which a
+    misbehaving server could have filled with anything."""
+    call.malformed = True
+    call.log_failure(
+        f"reading usage field {field!r} of {call.provider} model {call.model!r}",
+        ValueError(f"{field} is {_described(value)}, not {expected}: the call's usage is estimated"),
+    )
+
+
+def _described(value: Any) -> str:
+    if value is None:
+        return "missing or null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            return "not finite"
+        if value < 0:
+            return "negative"
+        return "too large" if value > MAX_TOKENS else "a fraction"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, dict)):
+        return "a JSON array" if isinstance(value, list) else "a JSON object"
+    return f"a {type(value).__name__}"

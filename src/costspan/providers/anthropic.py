@@ -28,6 +28,7 @@ costspan's ledger expect.
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from functools import partial
 from typing import Any
@@ -39,7 +40,7 @@ from .._call import Call, in_call
 from .._endpoint import Endpoint
 from .._pipeline import Pipeline
 from .._wrap import Wrapper, make_wrapper
-from ._common import int_or_zero, is_raw, request_attributes
+from ._common import count_of, detail_count, is_raw, is_record, request_attributes
 
 __all__ = ["endpoints", "helper_closes", "is_installed", "wrappers"]
 
@@ -127,29 +128,46 @@ def _start_count(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str,
     return kwargs
 
 
-def _read_input(call: Call, usage: Any) -> None:
-    """Input and cache counts; a field that is absent or null keeps its value (message_delta may repeat some)."""
-    uncached = call.input_tokens - call.cache_read_tokens - call.cache_write_tokens
-    value = usage.input_tokens
-    if value is not None:
-        uncached = value
-    value = usage.cache_read_input_tokens
-    if value is not None:
-        call.cache_read_tokens = value
-    value = usage.cache_creation_input_tokens
-    if value is not None:
-        call.cache_write_tokens = value
-    call.input_tokens = uncached + call.cache_read_tokens + call.cache_write_tokens
-    call.input_seen = True
+def _read_input(call: Call, usage: Any, first: bool) -> None:
+    """Input and cache counts. The first report (a message's usage, message_start's) must give ``input_tokens``;
+    message_delta may repeat any of them, and one that is absent or null keeps what is known. A count that is
+    unusable keeps what is known too and marks the call's usage estimated; until each part is known, the total
+    is only a floor, which the settlement completes with an estimate from the request."""
+    read, write, given = call.cache_read_tokens, call.cache_write_tokens, usage.input_tokens
+    uncached = _input_part(call, "input_tokens", given, call.input_tokens - read - write, first)
+    read = _input_part(call, "cache_read_input_tokens", usage.cache_read_input_tokens, read, False)
+    write = _input_part(call, "cache_creation_input_tokens", usage.cache_creation_input_tokens, write, False)
+    call.cache_read_tokens, call.cache_write_tokens = read, write
+    call.input_tokens = uncached + read + write
+    # Exact once input_tokens has been given (a message_delta before any message_start may not give it) and no
+    # part is still unknown.
+    call.input_seen = (call.input_seen or given is not None) and not call.state
+
+
+def _input_part(call: Call, field: str, value: Any, known: int, required: bool) -> int:
+    """One part of the input: what ``value`` reports, else what is ``known``. The parts still unknown (given
+    unusable, or required and not given) are kept in ``call.state``, which only a malformed usage ever sets."""
+    if value is None and not required:
+        return known
+    count = count_of(call, field, value, required)
+    unknown: frozenset[str] = call.state or frozenset()
+    if count is None:
+        call.state = unknown | {field}
+        return known
+    if field in unknown:
+        call.state = unknown - {field}
+    return count
 
 
 def _read_cache_ttl_and_tier(call: Call, usage: Any) -> None:
     """What only a full Usage (a response's or message_start's) carries: the one-hour cache writes and the tier."""
     creation = usage.cache_creation
-    if creation is not None:
-        call.cache_write_1h_tokens = int_or_zero(creation.ephemeral_1h_input_tokens)
+    if is_record(call, "cache_creation", creation):
+        call.cache_write_1h_tokens = detail_count(
+            call, "cache_creation.ephemeral_1h_input_tokens", creation.ephemeral_1h_input_tokens
+        )
     tier = usage.service_tier
-    if tier:
+    if tier and isinstance(tier, str):
         call.service_tier = tier
         call.set_response_attribute(RESPONSE_SERVICE_TIER, tier)
     if getattr(usage, "speed", None) == "fast":
@@ -157,15 +175,18 @@ def _read_cache_ttl_and_tier(call: Call, usage: Any) -> None:
 
 
 def _read_output(call: Call, usage: Any) -> None:
-    """Final, cumulative counts: output (thinking included), its thinking part if reported, web searches."""
-    call.output_tokens = usage.output_tokens
-    details = getattr(usage, "output_tokens_details", None)
-    if details is not None:
-        call.reasoning_tokens = int_or_zero(details.thinking_tokens)
+    """Final, cumulative counts: output (thinking included), its thinking part if reported, web searches. An
+    unusable output count keeps what an earlier message_delta gave; with none, the settlement estimates it."""
+    output_tokens = count_of(call, "output_tokens", usage.output_tokens, required=True)
+    details: Any = getattr(usage, "output_tokens_details", None)
+    if is_record(call, "output_tokens_details", details):
+        call.reasoning_tokens = detail_count(call, "output_tokens_details.thinking_tokens", details.thinking_tokens)
     tools = usage.server_tool_use
-    if tools is not None:
-        call.web_search_requests = int_or_zero(tools.web_search_requests)
-    call.usage_seen = True
+    if is_record(call, "server_tool_use", tools):
+        call.web_search_requests = detail_count(call, "server_tool_use.web_search_requests", tools.web_search_requests)
+    if output_tokens is not None:
+        call.output_tokens = output_tokens
+        call.usage_seen = True
 
 
 def _read_identity(call: Call, message: Any) -> None:
@@ -178,9 +199,25 @@ def _read_message(call: Call, message: Any) -> None:
     if message.stop_reason:
         call.finish_reasons = [message.stop_reason]
     usage = message.usage
-    _read_input(call, usage)
-    _read_cache_ttl_and_tier(call, usage)
-    _read_output(call, usage)
+    if is_record(call, "usage", usage):
+        _read_input(call, usage, first=True)
+        _read_cache_ttl_and_tier(call, usage)
+        _read_output(call, usage)
+    if not call.usage_seen:
+        call.output_parts += _content_texts(message)
+
+
+def _content_texts(message: Any) -> list[str]:
+    """A message's generated text (text, thinking, tool input), to estimate output the usage did not count."""
+    texts = []
+    for block in message.content if isinstance(message.content, list) else ():
+        text = getattr(block, "text", None) or getattr(block, "thinking", None)
+        tool_input = getattr(block, "input", None)
+        if isinstance(text, str):
+            texts.append(text)
+        elif tool_input is not None:
+            texts.append(json.dumps(tool_input, default=str))
+    return texts
 
 
 def _read_event(call: Call, event: Any) -> bool:
@@ -194,14 +231,16 @@ def _read_event(call: Call, event: Any) -> bool:
         message = event.message
         _read_identity(call, message)
         # Its output count is a placeholder: output is final only from message_delta on.
-        _read_input(call, message.usage)
-        _read_cache_ttl_and_tier(call, message.usage)
+        if is_record(call, "message_start.usage", message.usage):
+            _read_input(call, message.usage, first=True)
+            _read_cache_ttl_and_tier(call, message.usage)
     elif kind == "message_delta":
         reason = event.delta.stop_reason
         if reason:
             call.finish_reasons = [reason]
-        _read_input(call, event.usage)
-        _read_output(call, event.usage)
+        if is_record(call, "message_delta.usage", event.usage):
+            _read_input(call, event.usage, first=False)
+            _read_output(call, event.usage)
     return False
 
 

@@ -15,7 +15,7 @@ from opentelemetry.semconv._incubating.attributes import openai_attributes
 
 from .._call import Call
 from .._endpoint import Endpoint
-from ._common import int_or_zero, is_raw, request_attributes
+from ._common import count_of, detail_count, is_raw, is_record, request_attributes
 
 __all__ = ["endpoints", "helper_closes", "is_installed"]
 
@@ -103,19 +103,37 @@ def _start_embeddings(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict
 
 
 def _read_chat_usage(call: Call, usage: Any) -> None:
-    call.usage_seen = True
-    call.input_seen = True
-    call.input_tokens = usage.prompt_tokens
-    call.output_tokens = usage.completion_tokens
+    """CompletionUsage (chat and legacy completions), field by field: a total that is missing or unusable is left
+    for the settlement to estimate (input from the request, output from the text), a detail that is unusable
+    counts 0; either marks the call's usage estimated. What a later usage object repeats overwrites."""
+    if not is_record(call, "usage", usage):
+        return
+    input_tokens = count_of(call, "prompt_tokens", usage.prompt_tokens, required=True)
+    output_tokens = count_of(call, "completion_tokens", usage.completion_tokens, required=True)
     details = usage.prompt_tokens_details
-    if details is not None:
-        call.cache_read_tokens = int_or_zero(details.cached_tokens)
-        call.cache_write_tokens = int_or_zero(getattr(details, "cache_write_tokens", None))
-        call.input_audio_tokens = int_or_zero(details.audio_tokens)
+    if is_record(call, "prompt_tokens_details", details):
+        call.cache_read_tokens = detail_count(call, "prompt_tokens_details.cached_tokens", details.cached_tokens)
+        call.cache_write_tokens = detail_count(
+            call, "prompt_tokens_details.cache_write_tokens", getattr(details, "cache_write_tokens", None)
+        )
+        call.input_audio_tokens = detail_count(call, "prompt_tokens_details.audio_tokens", details.audio_tokens)
     details = usage.completion_tokens_details
-    if details is not None:
-        call.reasoning_tokens = int_or_zero(details.reasoning_tokens)
-        call.output_audio_tokens = int_or_zero(details.audio_tokens)
+    if is_record(call, "completion_tokens_details", details):
+        call.reasoning_tokens = detail_count(
+            call, "completion_tokens_details.reasoning_tokens", details.reasoning_tokens
+        )
+        call.output_audio_tokens = detail_count(call, "completion_tokens_details.audio_tokens", details.audio_tokens)
+    _read_totals(call, input_tokens, output_tokens)
+
+
+def _read_totals(call: Call, input_tokens: int | None, output_tokens: int | None) -> None:
+    """The totals that are usable, last: a reader that failed half-way leaves the call estimated, not exact."""
+    if input_tokens is not None:
+        call.input_tokens = input_tokens
+        call.input_seen = True
+    if output_tokens is not None:
+        call.output_tokens = output_tokens
+        call.usage_seen = True
 
 
 def _read_identity(call: Call, response: Any) -> None:
@@ -132,6 +150,20 @@ def _read_chat_response(call: Call, response: Any) -> None:
     call.finish_reasons = [choice.finish_reason or "" for choice in response.choices]
     if response.usage is not None:
         _read_chat_usage(call, response.usage)
+    if not call.usage_seen:
+        call.output_parts += [text for choice in response.choices for text in _choice_texts(choice)]
+
+
+def _choice_texts(choice: Any) -> list[str]:
+    """The generated text of a chat or legacy completion choice, to estimate output the usage did not count."""
+    message = getattr(choice, "message", None)
+    if message is None:
+        texts = [getattr(choice, "text", None)]
+    else:
+        calls = getattr(message, "tool_calls", None) or ()
+        functions = [getattr(tool, "function", None) for tool in calls]
+        texts = [message.content, message.refusal, *(getattr(f, "arguments", None) for f in functions)]
+    return [text for text in texts if isinstance(text, str)]
 
 
 def _read_chat_chunk(call: Call, chunk: Any) -> bool:
@@ -165,8 +197,9 @@ def _end_chat_stream(call: Call) -> None:
     _read_identity(call, last)
     if call.state:
         reasons = [call.state[index] for index in sorted(call.state)]
-    else:
-        reasons = [choice.finish_reason for choice in last.choices if choice.finish_reason]
+    else:  # the last chunk may be one no chat stream sends (an event of a type the SDK does not know)
+        choices = last.choices if isinstance(last.choices, list) else ()
+        reasons = [choice.finish_reason for choice in choices if choice.finish_reason]
     if reasons:
         call.finish_reasons = reasons
     if not call.usage_seen:
@@ -174,17 +207,21 @@ def _end_chat_stream(call: Call) -> None:
 
 
 def _read_responses_usage(call: Call, usage: Any) -> None:
-    call.usage_seen = True
-    call.input_seen = True
-    call.input_tokens = usage.input_tokens
-    call.output_tokens = usage.output_tokens
+    """The Responses API's usage, field by field, as :func:`_read_chat_usage` reads chat's."""
+    if not is_record(call, "usage", usage):
+        return
+    input_tokens = count_of(call, "input_tokens", usage.input_tokens, required=True)
+    output_tokens = count_of(call, "output_tokens", usage.output_tokens, required=True)
     details = usage.input_tokens_details
-    if details is not None:
-        call.cache_read_tokens = int_or_zero(details.cached_tokens)
-        call.cache_write_tokens = int_or_zero(getattr(details, "cache_write_tokens", None))
+    if is_record(call, "input_tokens_details", details):
+        call.cache_read_tokens = detail_count(call, "input_tokens_details.cached_tokens", details.cached_tokens)
+        call.cache_write_tokens = detail_count(
+            call, "input_tokens_details.cache_write_tokens", getattr(details, "cache_write_tokens", None)
+        )
     details = usage.output_tokens_details
-    if details is not None:
-        call.reasoning_tokens = int_or_zero(details.reasoning_tokens)
+    if is_record(call, "output_tokens_details", details):
+        call.reasoning_tokens = detail_count(call, "output_tokens_details.reasoning_tokens", details.reasoning_tokens)
+    _read_totals(call, input_tokens, output_tokens)
 
 
 def _read_responses_response(call: Call, response: Any) -> None:
@@ -195,6 +232,15 @@ def _read_responses_response(call: Call, response: Any) -> None:
         call.finish_reasons = [reason]
     if response.usage is not None:
         _read_responses_usage(call, response.usage)
+    if not call.usage_seen and not call.stream:  # a stream's text is in its deltas
+        call.output_parts += _response_texts(response)
+
+
+def _response_texts(response: Any) -> list[str]:
+    """The text of a response's messages, to estimate output the usage did not count."""
+    items = response.output if isinstance(response.output, list) else ()
+    parts = [part for item in items for part in getattr(item, "content", None) or ()]
+    return [text for part in parts if isinstance(text := getattr(part, "text", None), str)]
 
 
 _FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -218,10 +264,10 @@ def _is_usage_only(chunk: Any) -> bool:
 def _read_embeddings_response(call: Call, response: Any) -> None:
     call.response_model = response.model
     usage = response.usage
-    if usage is not None:
-        call.usage_seen = True
-        call.input_seen = True
-        call.input_tokens = usage.prompt_tokens
+    if is_record(call, "usage", usage):
+        input_tokens = count_of(call, "prompt_tokens", usage.prompt_tokens, required=True)
+        # Embeddings generate no output: a usage object is all the provider has to say.
+        _read_totals(call, input_tokens, 0)
 
 
 def _chunked(module: str, name: str, operation: str, start: Starter, is_async: bool) -> Endpoint:

@@ -18,7 +18,9 @@ from .wire import (
     Route,
     StreamResponse,
     new_id,
+    scripted_frames,
     sse,
+    sse_named,
     until_error,
     with_headers,
 )
@@ -136,7 +138,9 @@ def _message(reply: Reply, model: str, text: str | None, usage: dict[str, Any]) 
 def _events(reply: Reply, model: str, usage: dict[str, Any], stop: dict[str, Any]) -> tuple[list[_Event], bool]:
     """The stream's events, each marked when it is a content delta, and whether an in-stream error ends it."""
     final_output = usage.get("output_tokens", output_tokens(reply))
-    start_usage = {k: v for k, v in usage.items() if k != "server_tool_use"} | {"output_tokens": min(1, final_output)}
+    start_usage = {k: v for k, v in usage.items() if k != "server_tool_use"} | {
+        "output_tokens": _placeholder(final_output)
+    }
     sent, failed = until_error(reply, text_pieces(reply))
     events: list[_Event] = [
         ({"type": "message_start", "message": _message(reply, model, None, start_usage)}, False),
@@ -153,6 +157,12 @@ def _events(reply: Reply, model: str, usage: dict[str, Any], stop: dict[str, Any
     return [*events, (stop, False)], False
 
 
+def _placeholder(final_output: Any) -> Any:
+    """message_start's output count: at most 1 of a final count; a scripted value that is no count, as it is."""
+    is_count = isinstance(final_output, (int, float)) and not isinstance(final_output, bool)
+    return min(1, final_output) if is_count else final_output
+
+
 def _text_delta(piece: str) -> dict[str, Any]:
     return {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
 
@@ -164,7 +174,7 @@ def _answer(reply: Reply, model: str, stream: bool) -> Response:
     if not stream:
         return JsonResponse(200, _message(reply, model, "".join(text_pieces(reply)), usage), headers)
     events, failed = _events(reply, model, usage, {"type": "message_stop"})
-    frames = [Frame(sse(event, event["type"]), is_delta) for event, is_delta in events]
+    frames = scripted_frames(reply, events, sse_named)
     if failed:
         error = error_body(reply, _STREAM_ERROR_STATUS, request_id)
         frames.append(Frame(sse(error, "error")))
@@ -221,7 +231,7 @@ def _bedrock_stream(request: RecordedRequest, reply: Reply, match: re.Match[str]
     }
     stop = {"type": "message_stop", "amazon-bedrock-invocationMetrics": metrics}
     events, failed = _events(reply, _path_model(reply, match), usage, stop)
-    frames = [Frame(eventstream.chunk(json.dumps(event).encode()), is_delta) for event, is_delta in events]
+    frames = scripted_frames(reply, events, lambda event: eventstream.chunk(json.dumps(event).encode()))
     if failed:
         text = (reply.error_body or {}).get("message", "The model stream was interrupted.")
         frames.append(Frame(eventstream.exception(_BEDROCK_STREAM_ERROR, str(text))))

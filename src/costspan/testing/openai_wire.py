@@ -14,7 +14,8 @@ from urllib.parse import unquote
 
 from .reply import DEFAULT_INPUT_TOKENS, Reply, output_tokens, text_pieces
 from .wire import (
-    Frame,
+    DONE,
+    Event,
     Handler,
     JsonResponse,
     RecordedRequest,
@@ -22,7 +23,8 @@ from .wire import (
     Route,
     StreamResponse,
     new_id,
-    sse,
+    scripted_frames,
+    sse_named,
     until_error,
     with_headers,
 )
@@ -31,7 +33,6 @@ __all__ = ["ROUTES", "error_response", "not_found"]
 
 _PREFIX = r"^(?:/openai/deployments/(?P<deployment>[^/]+)|/openai(?:/v1)?|/v1)?"
 _EMBEDDING_DIMENSIONS = 8
-_DONE = Frame(b"data: [DONE]\n\n")
 _STREAM_ERROR_STATUS = 500
 _ERRORS: dict[int, tuple[str, str | None, str]] = {
     400: ("invalid_request_error", None, "We could not parse the JSON body of your request."),
@@ -89,12 +90,12 @@ def _envelope(prefix: str, kind: str, model: str, **extra: Any) -> dict[str, Any
     return {"id": new_id(prefix), "object": kind, "created": int(time.time()), "model": model, **extra}
 
 
-def _ending(reply: Reply, failed: bool, last: dict[str, Any], usage: dict[str, Any] | None) -> list[Frame]:
+def _ending(reply: Reply, failed: bool, last: dict[str, Any], usage: dict[str, Any] | None) -> list[Event]:
     """How a chat or legacy completion stream ends: the in-stream error, or the last chunks and [DONE]."""
     if failed:
-        return [Frame(sse(error_body(reply, _STREAM_ERROR_STATUS)))]
+        return [(error_body(reply, _STREAM_ERROR_STATUS), False)]
     chunks = [last] if usage is None else [last, usage]
-    return [*(Frame(sse(chunk)) for chunk in chunks), _DONE]
+    return [*((chunk, False) for chunk in chunks), (DONE, False)]
 
 
 def _wants_usage(request: RecordedRequest) -> bool:
@@ -165,12 +166,14 @@ def _chat_stream(envelope: dict[str, Any], reply: Reply, wants_usage: bool, coun
 
     sent, failed = until_error(reply, text_pieces(reply))
     choices = range(count)
-    frames = [Frame(sse(chunk(i, {"role": "assistant", "content": "", "refusal": None}))) for i in choices]
-    frames += [Frame(sse(chunk(i, {"content": piece})), is_delta=True) for piece in sent for i in choices]
+    events: list[Event] = [(chunk(i, {"role": "assistant", "content": "", "refusal": None}), False) for i in choices]
+    events += [(chunk(i, {"content": piece}), True) for piece in sent for i in choices]
     *ends, last = [chunk(i, {}, _finish_reason(reply, i)) for i in choices]
-    frames += [Frame(sse(end)) for end in ends if not failed]
-    frames += _ending(reply, failed, last, _usage_chunk(envelope, _chat_usage(reply), wants_usage))
-    return StreamResponse("text/event-stream; charset=utf-8", frames, _headers(reply))
+    events += [(end, False) for end in ends if not failed]
+    events += _ending(reply, failed, last, _usage_chunk(envelope, _chat_usage(reply), wants_usage))
+    return StreamResponse(
+        "text/event-stream; charset=utf-8", scripted_frames(reply, events, sse_named), _headers(reply)
+    )
 
 
 def _completions(request: RecordedRequest, reply: Reply, match: re.Match[str]) -> Response:
@@ -182,10 +185,12 @@ def _completions(request: RecordedRequest, reply: Reply, match: re.Match[str]) -
     wants_usage = _wants_usage(request)
     marker = {"usage": None} if wants_usage else {}
     sent, failed = until_error(reply, text_pieces(reply))
-    frames = [Frame(sse(envelope | {"choices": [_completion_choice(p, None)]} | marker), True) for p in sent]
+    events: list[Event] = [(envelope | {"choices": [_completion_choice(p, None)]} | marker, True) for p in sent]
     last = envelope | {"choices": [_completion_choice("", finish_reason)]} | marker
-    frames += _ending(reply, failed, last, _usage_chunk(envelope, _chat_usage(reply), wants_usage))
-    return StreamResponse("text/event-stream; charset=utf-8", frames, _headers(reply))
+    events += _ending(reply, failed, last, _usage_chunk(envelope, _chat_usage(reply), wants_usage))
+    return StreamResponse(
+        "text/event-stream; charset=utf-8", scripted_frames(reply, events, sse_named), _headers(reply)
+    )
 
 
 def _completion_choice(text: str, finish_reason: str | None) -> dict[str, Any]:
@@ -304,10 +309,8 @@ def _responses_stream(draft: _Draft) -> StreamResponse:
     ending = _failure(draft, "".join(sent)) if failed else _completion(draft, "".join(sent), where)
     events = [(event, False) for event in _opening(draft, where)]
     events += [(delta, True) for delta in deltas] + [(event, False) for event in ending]
-    frames = [
-        Frame(sse(event | {"sequence_number": n}, event["type"]), is_delta)
-        for n, (event, is_delta) in enumerate(events)
-    ]
+    numbered = [(event | {"sequence_number": n}, is_delta) for n, (event, is_delta) in enumerate(events)]
+    frames = scripted_frames(draft.reply, numbered, sse_named)
     return StreamResponse("text/event-stream; charset=utf-8", frames, _headers(draft.reply))
 
 

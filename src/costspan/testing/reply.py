@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -34,6 +35,10 @@ class Reply:
       content deltas then the TCP connection is cut mid-body, `error_after` content deltas then the
       provider's in-stream error ends the stream, `usage_updates` identical Anthropic message_delta events.
       A fault set beyond the last delta strikes right after it. `delay` precedes any answer.
+    - `events` scripts a stream's events: given the JSON values the stream would send, in order (for OpenAI's
+      chat and legacy completions the closing `"[DONE]"` too, and the in-stream error of `error_after`), it
+      returns those to send instead, to drop, repeat, reorder, cut or add events. Anthropic's and Bedrock's
+      in-stream error follows the scripted events. `drop_after` counts the content deltas among them.
     """
 
     text: str = "The quick brown fox jumps over the lazy dog."
@@ -52,6 +57,7 @@ class Reply:
     drop_after: int | None = None
     error_after: int | None = None
     usage_updates: int = 1
+    events: Callable[[list[Any]], list[Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.chunks is not None and (self.chunks < 1 or not self.text):

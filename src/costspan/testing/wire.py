@@ -12,6 +12,8 @@ from typing import Any, TypeAlias, TypeVar
 from .reply import Reply
 
 __all__ = [
+    "DONE",
+    "Event",
     "Frame",
     "Handler",
     "JsonResponse",
@@ -20,7 +22,9 @@ __all__ = [
     "Route",
     "StreamResponse",
     "new_id",
+    "scripted_frames",
     "sse",
+    "sse_named",
     "until_error",
     "with_headers",
 ]
@@ -62,6 +66,10 @@ class StreamResponse:
 
 
 Response: TypeAlias = JsonResponse | StreamResponse
+# One event of a stream, as the JSON value it sends, and whether it is a content delta.
+Event: TypeAlias = tuple[Any, bool]
+# OpenAI's closing `data: [DONE]` among a chat or completion stream's events.
+DONE = "[DONE]"
 Handler: TypeAlias = Callable[[RecordedRequest, Reply, re.Match[str]], Response]
 
 
@@ -77,6 +85,23 @@ class Route:
 def sse(data: Any, event: str | None = None) -> bytes:
     prefix = f"event: {event}\n" if event is not None else ""
     return f"{prefix}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def sse_named(data: Any) -> bytes:
+    """An SSE event named by its JSON type (Anthropic's and the Responses API's events), or unnamed; DONE as is."""
+    if data == DONE:
+        return b"data: [DONE]\n\n"
+    name = data.get("type") if isinstance(data, dict) else None
+    return sse(data, name if isinstance(name, str) else None)
+
+
+def scripted_frames(reply: Reply, events: list[Event], encode: Callable[[Any], bytes]) -> list[Frame]:
+    """A stream's frames: its events, rewritten by the reply's `events` script if it has one, each encoded. An
+    event the script keeps (or repeats) stays a content delta if it was one; an event it adds is none."""
+    if reply.events is not None:
+        deltas = {id(event) for event, is_delta in events if is_delta}
+        events = [(event, id(event) in deltas) for event in reply.events([event for event, _ in events])]
+    return [Frame(encode(event), is_delta) for event, is_delta in events]
 
 
 def new_id(prefix: str) -> str:

@@ -1,0 +1,42 @@
+"""``costspan demo`` as a user runs it: every call with its cost, then the report of the ledger they were written
+to, whose numbers are the spans' numbers."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+
+def test_demo_reports_from_its_ledger_what_the_spans_say() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("costspan")), "demo"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    spans, report = result.stdout.split("The same calls, as `costspan report` prints them")
+    per_model: dict[str, list[float | None]] = defaultdict(list)
+    for name, amount in re.findall(r"^\w+ (\S+) .*?  (?:\$(\d+\.\d+)|   unpriced)  user=", spans, re.MULTILINE):
+        per_model[name].append(float(amount) if amount else None)
+    spans_total = float(re.search(r"Total: \$(\d+\.\d+) over 11 calls", spans).group(1))
+    # The call the budget refused was never sent: a span, and no ledger row.
+    (refused,) = [line for line in spans.splitlines() if "[refused by a budget: nothing sent]" in line]
+    assert refused.startswith("chat gpt-4.1 ") and "user=u-intern" in refused
+    assert re.search(
+        r"^  refused before sending: BudgetExceededError: budget 'interns-daily' for team='interns' "
+        r"refused a call needing \$0\.\d+: \$0\.004400 spent",
+        spans,
+        re.MULTILINE,
+    )
+    assert sum(len(amounts) for amounts in per_model.values()) == 10
+    lines = report.split("\n\n", 1)[1].strip().splitlines()
+    assert re.fullmatch(r"Daily Summary \(\d{4}-\d{2}-\d{2}\)", lines[0])
+    assert lines[1] == "=" * len(lines[0])
+    expected = set()
+    for model, amounts in per_model.items():
+        count = f"{len(amounts)} request" + ("s" if len(amounts) > 1 else "")
+        priced = [amount for amount in amounts if amount is not None]
+        expected.add(f"{model}: {count}, " + (f"${sum(priced):.2f}" if priced else "unpriced"))
+    assert set(lines[2:-1]) == expected
+    assert lines[-1] == f"Total: ${spans_total:.2f} (+1 unpriced)"

@@ -1,0 +1,34 @@
+"""Fixtures for the ledger tests: a ledger file in the test's directory, costspan instrumented to write it, and a
+real OpenAI client of the local provider server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from costspan.testing import ProviderServer
+from support import API_KEY
+
+
+@pytest.fixture
+def ledger_file(tmp_path: Path) -> Path:
+    return tmp_path / "ledger.db"
+
+
+@pytest.fixture
+def ledger(instrument: Callable[..., None], ledger_file: Path) -> Any:
+    """costspan instrumented with the test's providers and a ledger at ``ledger_file``: the LedgerProcessor."""
+    import costspan
+
+    instrument(ledger=ledger_file)
+    return costspan.CostspanInstrumentor()._ledger
+
+
+@pytest.fixture
+def client(server: ProviderServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=server.openai_base_url, api_key=API_KEY, max_retries=0) as client:
+        yield client
