@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -44,6 +45,7 @@ BUDGET_NAME = "fastapi-sse:user:day"
 # X-Accel-Buffering). sse-starlette sets X-Accel-Buffering itself; its Cache-Control default is no-store.
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
+Ledger = str | os.PathLike[str] | bool
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@:-]+$")]
 
 
@@ -74,7 +76,11 @@ class ChatService:
     """Everything the routes share: settings, the budget, the SDK clients (made in the lifespan), the receipts."""
 
     def __init__(
-        self, settings: Settings, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None
+        self,
+        settings: Settings,
+        tracer_provider: TracerProvider | None,
+        meter_provider: MeterProvider | None,
+        ledger: Ledger | None,
     ) -> None:
         self.settings = settings
         self.budget = costspan.Budget(
@@ -83,6 +89,7 @@ class ChatService:
         self.receipts = Receipts()
         self._tracer_provider = tracer_provider
         self._meter_provider = meter_provider
+        self._ledger = ledger
         self.tracer: trace.Tracer = trace.NoOpTracer()
         self.clients: Clients | None = None
 
@@ -104,12 +111,15 @@ class ChatService:
 
     def _instrument(self) -> None:
         """costspan with the per-user budget. Without providers given, instrument() sets up OpenTelemetry's SDK
-        itself (exporters from the OTEL_* variables, and costspan's default consumers)."""
+        itself: exporters from the OTEL_* variables, and the ledger (COSTSPAN_LEDGER says where, or off)."""
+        options: dict[str, Any] = {"budgets": [self.budget]}
+        if self._ledger is not None:
+            options["ledger"] = self._ledger
         given = self._tracer_provider
         if given is None:
-            costspan.instrument(budgets=[self.budget])
+            costspan.instrument(**options)
         else:
-            costspan.instrument(budgets=[self.budget], tracer_provider=given, meter_provider=self._meter_provider)
+            costspan.instrument(tracer_provider=given, meter_provider=self._meter_provider, **options)
         provider = given or trace.get_tracer_provider()
         if not isinstance(provider, TracerProvider):
             raise RuntimeError(
@@ -199,10 +209,12 @@ def create_app(
     *,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
+    ledger: Ledger | None = None,
 ) -> FastAPI:
     """The application. ``settings`` default to the environment's; OpenTelemetry providers, when given, are the
-    ones costspan reports to (both, or neither)."""
-    service = ChatService(settings or Settings.from_env(), tracer_provider, meter_provider)
+    ones costspan reports to (both, or neither); ``ledger`` is costspan's option (a path, or False for none),
+    whose default writes one where costspan sets up the providers itself."""
+    service = ChatService(settings or Settings.from_env(), tracer_provider, meter_provider, ledger)
     app = FastAPI(title="costspan FastAPI SSE example", lifespan=service.lifespan)
     app.state.service = service
     app.post("/chat/stream", response_class=EventSourceResponse)(_chat)

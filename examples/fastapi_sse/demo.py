@@ -3,15 +3,20 @@ driven by a client that prints what it receives and when."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 
+from costspan import cli as costspan_cli
 from costspan.testing import ProviderServer, Reply
 
 from .app import ChatService, create_app
@@ -30,7 +35,8 @@ Echo = Callable[[str], None]
 
 
 def run_demo(echo: Echo = print) -> None:
-    with ProviderServer() as provider:
+    with tempfile.TemporaryDirectory() as directory, ProviderServer() as provider:
+        ledger = Path(directory) / "ledger.db"
         settings = Settings(
             daily_budget_usd=DAILY_BUDGET_USD,
             anthropic_api_key="sk-ant-demo",
@@ -38,12 +44,15 @@ def run_demo(echo: Echo = print) -> None:
             openai_api_key="sk-demo",
             openai_base_url=provider.openai_base_url,
         )
-        # Providers of its own: the demo exports nothing and writes nothing outside this process.
-        app = create_app(settings, tracer_provider=TracerProvider(), meter_provider=MeterProvider())
+        # Providers of its own, and a ledger in a temporary directory: the demo exports nothing and leaves nothing.
+        app = create_app(settings, tracer_provider=TracerProvider(), meter_provider=MeterProvider(), ledger=ledger)
         with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
             echo(f"costspan FastAPI SSE demo: the service at {url}, its provider a local server at {provider.url}")
             echo(f"(no API key; scripted answers; a budget of ${DAILY_BUDGET_USD} per user per day, in memory)\n")
             _tour(client, provider, app.state.service, echo)
+        # The service has stopped: costspan's uninstrument() wrote the ledger's last rows.
+        echo("\nThe same calls in costspan's ledger (`costspan report --by user --format csv`, to the nanodollar):\n")
+        echo(_report(ledger))
 
 
 def _tour(client: httpx.Client, provider: ProviderServer, service: ChatService, echo: Echo) -> None:
@@ -108,3 +117,10 @@ def _wait(condition: Callable[[], bool], timeout: float = 5.0) -> float:
     while not condition() and time.monotonic() - began < timeout:
         time.sleep(0.005)
     return time.monotonic() - began
+
+
+def _report(ledger: Path) -> str:
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        costspan_cli.main(["report", "--by", "user", "--format", "csv", "--ledger", str(ledger)], standalone_mode=False)
+    return printed.getvalue().rstrip("\n")

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -26,6 +27,7 @@ from examples.fastapi_sse.app import BUDGET_NAME, create_app
 from examples.fastapi_sse.demo import run_demo
 from examples.fastapi_sse.serving import serving
 from examples.fastapi_sse.settings import Settings
+from ledger_support import rows
 from support import API_KEY
 
 if TYPE_CHECKING:
@@ -40,6 +42,13 @@ class Service:
     url: str
     budget: Budget
     """The users' daily budget, read from Redis as another worker of the service would: same name, same Redis."""
+    ledger: Path
+    otel: Otel
+
+    def ledger_rows(self) -> list[dict[str, Any]]:
+        """The ledger's rows once everything ended so far is written (none: the file is made with the first)."""
+        self.otel.tracer_provider.force_flush()
+        return rows(self.ledger) if self.ledger.exists() else []
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +61,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 @pytest.fixture
 def service(
-    request: pytest.FixtureRequest, redis_server: RedisServer, server: ProviderServer, otel: Otel
+    request: pytest.FixtureRequest, redis_server: RedisServer, server: ProviderServer, otel: Otel, tmp_path: Path
 ) -> Iterator[Service]:
     with redis_server.client() as client:
         client.flushdb()
@@ -66,10 +75,12 @@ def service(
         openai_api_key=API_KEY,
         openai_base_url=server.openai_base_url,
     )
-    app = create_app(settings, tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
+    ledger = tmp_path / "ledger.db"
+    app = create_app(settings, tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, ledger=ledger)
     declared = getattr(request, "param", None)
     with serving(app if declared is None else _declaring_spec(app, declared)) as url:
-        yield Service(url, Budget(DAILY_BUDGET_USD, "day", scope="user.id", store=redis_server.url, name=BUDGET_NAME))
+        budget = Budget(DAILY_BUDGET_USD, "day", scope="user.id", store=redis_server.url, name=BUDGET_NAME)
+        yield Service(url, budget, ledger, otel)
 
 
 def _declaring_spec(app: ASGIApp, version: str) -> ASGIApp:
@@ -189,12 +200,10 @@ def test_events_arrive_in_order_as_the_provider_streams(
     assert (usage["input_tokens"], usage["output_tokens"], usage["completed"]) == (30, 24, True)
     _assert_receipt_is_the_spans(usage, _call_span(otel))
     assert round(service.budget.spent("ada") * NANOS) == round(usage["cost_usd"] * NANOS)
+    [row] = service.ledger_rows()
+    assert (row["cost_usd"], row["input_tokens"], row["output_tokens"]) == (usage["cost_usd"], 30, 24)
+    assert (row["user_id"], row["stream_completed"], row["estimated"]) == ("ada", 1, 0)
     otel.lifecycle.assert_each_ended_once()
-
-
-@pytest.mark.skip(reason="the SQLite ledger (issue 8) is not on main yet: usage event == ledger row is to be added")
-def test_usage_event_cost_equals_the_ledger_rows() -> None:
-    """Placeholder named for what the ledger must show once it lands; see the issue 10 report."""
 
 
 async def test_concurrent_streams_of_many_users_are_each_counted_once(
@@ -236,6 +245,7 @@ async def test_concurrent_streams_of_many_users_are_each_counted_once(
         assert call.attributes["user.id"] == requests[call.parent.span_id].attributes["user.id"]
     by_span = Counter((call.attributes["user.id"], call.attributes["gen_ai.usage.cost.amount"]) for call in calls)
     assert by_span == Counter((user, usage["cost_usd"]) for user, usage in results)
+    assert Counter((row["user_id"], row["cost_usd"]) for row in service.ledger_rows()) == by_span
 
 
 async def _aevents(response: httpx.Response) -> Any:
@@ -273,6 +283,9 @@ def test_client_gone_after_two_events_stops_the_provider_stream(
     assert round(service.budget.spent("ada") * NANOS) == round(attributes["gen_ai.usage.cost.amount"] * NANOS)
     _wait_for(lambda: len(otel.exporter.get_finished_spans()) == 2)
     otel.lifecycle.assert_each_ended_once()
+    [row] = service.ledger_rows()
+    assert (row["stream_completed"], row["estimated"]) == (0, 1)
+    assert row["cost_usd"] == attributes["gen_ai.usage.cost.amount"]
 
 
 def test_client_gone_before_the_stream_began_leaves_nothing_open(
@@ -313,6 +326,7 @@ def test_user_at_95_percent_is_refused_before_any_provider_call(
     assert "gen_ai.usage.cost.amount" not in attributes
     assert (budget.spent("bob"), budget.reserved("bob")) == (spent, 0.0)
     otel.lifecycle.assert_each_ended_once()
+    assert service.ledger_rows() == [], "a call never sent is no row"
 
 
 async def test_user_crossing_the_limit_mid_stream_gets_budget_exceeded(
@@ -360,6 +374,8 @@ async def test_user_crossing_the_limit_mid_stream_gets_budget_exceeded(
     assert round(spent * NANOS) == round(others * NANOS) + round(usage["cost_usd"] * NANOS)
     assert spent <= DAILY_BUDGET_USD
     otel.lifecycle.assert_each_ended_once()
+    [row] = service.ledger_rows()
+    assert (row["cost_usd"], row["error_type"]) == (usage["cost_usd"], "BudgetExceededError")
 
 
 INVALID = {
@@ -405,6 +421,11 @@ def test_demo_walks_through_the_service_offline() -> None:
     assert "the provider saw its stream closed" in text
     assert "429 (Retry-After:" in text and "requests that reached the provider: 0" in text
     assert "422" in text
+    # ada's three calls, bob's refused one no row: the ledger's total is what GET /usage said she spent.
+    [usage] = [json.loads(line.split("200  ", 1)[1]) for line in lines if '"user_id":"ada"' in line]
+    [ada] = [line for line in lines[-1].splitlines() if line.startswith("ada,")]
+    assert ada.startswith("ada,3,") and ada.endswith(f",{usage['spent_usd']},0")
+    assert "bob," not in lines[-1]
 
 
 @pytest.mark.parametrize("value", ["abc", "0", "-1", "nan", "inf"])
