@@ -8,7 +8,7 @@ import asyncio
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -124,21 +124,41 @@ class Event:
         return json.loads(self.data)
 
 
-def _events(lines: Iterator[str]) -> Iterator[Event]:
-    """Server-sent events as a browser's EventSource reads them (the fields this service sends)."""
-    kind, data = "message", []
-    for line in lines:
+class _EventReader:
+    """Server-sent events as a browser's EventSource reads them (the fields this service sends), line by line."""
+
+    def __init__(self) -> None:
+        self.kind = "message"
+        self.data: list[str] = []
+
+    def read(self, line: str) -> Event | None:
+        """The event this line completes, if it does."""
         if not line:
-            if data:
-                yield Event(kind, "\n".join(data), time.monotonic())
-            kind, data = "message", []
-        elif not line.startswith(":"):  # a comment line is a keep-alive ping
+            event = Event(self.kind, "\n".join(self.data), time.monotonic()) if self.data else None
+            self.kind, self.data = "message", []
+            return event
+        if not line.startswith(":"):  # a comment line is a keep-alive ping
             name, _, value = line.partition(":")
             value = value.removeprefix(" ")
             if name == "event":
-                kind = value
+                self.kind = value
             elif name == "data":
-                data.append(value)
+                self.data.append(value)
+        return None
+
+
+def _events(lines: Iterator[str]) -> Iterator[Event]:
+    reader = _EventReader()
+    for line in lines:
+        if (event := reader.read(line)) is not None:
+            yield event
+
+
+async def _aevents(response: httpx.Response) -> AsyncIterator[Event]:
+    reader = _EventReader()
+    async for line in response.aiter_lines():
+        if (event := reader.read(line)) is not None:
+            yield event
 
 
 def _texts(events: list[Event]) -> list[Event]:
@@ -246,12 +266,6 @@ async def test_concurrent_streams_of_many_users_are_each_counted_once(
     by_span = Counter((call.attributes["user.id"], call.attributes["gen_ai.usage.cost.amount"]) for call in calls)
     assert by_span == Counter((user, usage["cost_usd"]) for user, usage in results)
     assert Counter((row["user_id"], row["cost_usd"]) for row in service.ledger_rows()) == by_span
-
-
-async def _aevents(response: httpx.Response) -> Any:
-    lines = [line async for line in response.aiter_lines()]
-    for event in _events(iter(lines)):
-        yield event
 
 
 @pytest.mark.parametrize("service", ["2.3", "2.4"], ids=["asgi-2.3", "asgi-2.4"], indirect=True)
