@@ -98,7 +98,15 @@ class Pipeline:
         self._report(call, settlement, error, completed, end_ns)
 
     async def aend(self, call: Call, error: BaseException | None, completed: bool | None) -> None:
-        await self._aend(call, self._settle(call, error), error, completed, time.perf_counter_ns())
+        work = self._aend(call, self._settle(call, error), error, completed, time.perf_counter_ns())
+        if call.hold is None or self.guard is None:
+            await work  # nothing in it awaits: no cancellation can cut it short
+            return
+        # Settling a budget awaits its store, and the money is spent whatever happens to the caller: a caller
+        # cancelled meanwhile (a client gone; anyio, as under Starlette, cancels every await in a cancelled scope
+        # again until the scope exits) leaves the settlement and the span's end to go on in a task of their own.
+        task = _start(self._settling, work)
+        await (work if task is None else asyncio.shield(task))
 
     async def _aend(
         self, call: Call, settlement: Settlement, error: BaseException | None, completed: bool | None, end_ns: int
@@ -149,12 +157,20 @@ class Pipeline:
 def _schedule(tasks: set[asyncio.Task[None]], work: Any) -> bool:
     """Run ``work`` (a coroutine) on this thread's event loop, if one is running; False (and ``work`` closed)
     otherwise."""
+    if _start(tasks, work) is None:
+        work.close()
+        return False
+    return True
+
+
+def _start(tasks: set[asyncio.Task[None]], work: Any) -> asyncio.Task[None] | None:
+    """``work`` (a coroutine) in a task of its own on this thread's asyncio event loop, kept in ``tasks`` until it
+    is done; None when no asyncio loop runs here."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        work.close()
-        return False
+        return None
     task = loop.create_task(work)
     tasks.add(task)
     task.add_done_callback(tasks.discard)
-    return True
+    return task

@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import anyio
 import pytest
-from budgets.helpers import RedisServer, Stores
-from providers import PROVIDERS, ProviderUnderTest
+from budgets.helpers import PASSWORD, RedisServer, SlowProxy, Stores
+from providers import ANTHROPIC, PROVIDERS, ProviderUnderTest
 
 import costspan
 from costspan.budgets import Budget, BudgetExceededError, BudgetStoreError
@@ -97,6 +99,32 @@ def test_call_that_does_not_fit_is_never_sent(
     blocked = otel.metrics()["costspan.budget.blocked"]
     assert [(p.value, dict(p.attributes)) for p in blocked] == [(1, {"costspan.budget.name": budget.name})]
     assert budget.spent() == budget.reserved() == 0.0
+
+
+def test_stream_helper_that_does_not_fit_is_never_sent(
+    stores: Stores, server: ProviderServer, otel: Any, instrument: Any
+) -> None:
+    """``async with client.messages.stream(...)``, refused as it is entered: nothing is sent, and the SDK's
+    request coroutine, which the refusal never awaited, is closed rather than left to warn when collected."""
+    budget = stores.budget(0.0001)
+    instrument(budgets=[budget])
+
+    async def main() -> None:
+        client = ANTHROPIC.async_client(server, otel.tracer_provider, {})
+        manager = client.messages.stream(model="claude-haiku-4-5", max_tokens=1000, messages=MESSAGES)
+        with pytest.raises(BudgetExceededError):
+            async with manager:
+                pass
+        await client.close()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(main())
+        gc.collect()
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
+    assert server.requests == []
+    assert otel.span().attributes["error.type"] == "BudgetExceededError"
+    assert budget.reserved() == budget.spent() == 0.0
 
 
 def test_spend_is_the_sum_of_the_spans_costs(
@@ -187,8 +215,32 @@ def test_streams_left_early_settle_what_they_used(
     _assert_settled(budget, otel)
 
 
+async def _cancel_task(read: Callable[[], Awaitable[None]]) -> None:
+    """asyncio's cancellation: one CancelledError, after which the task's awaits run as usual."""
+    task = asyncio.create_task(read())
+    await asyncio.sleep(0.25)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def _cancel_scope(read: Callable[[], Awaitable[None]]) -> None:
+    """anyio's (Starlette's and sse-starlette's, when the client goes away): every await inside a cancelled scope
+    is cancelled again until the scope exits, so a cleanup that awaits its store is cut short too."""
+    async with anyio.create_task_group() as group:
+        group.start_soon(read)
+        await asyncio.sleep(0.25)
+        group.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("cancel", [_cancel_task, _cancel_scope], ids=["task-cancel", "anyio-cancel-scope"])
 def test_cancelled_stream_settles_what_it_used(
-    provider: ProviderUnderTest, stores: Stores, server: ProviderServer, otel: Any, instrument: Any
+    provider: ProviderUnderTest,
+    stores: Stores,
+    cancel: Callable[[Callable[[], Awaitable[None]]], Awaitable[None]],
+    server: ProviderServer,
+    otel: Any,
+    instrument: Any,
 ) -> None:
     budget = stores.budget(10.0)
     instrument(budgets=[budget])
@@ -201,18 +253,41 @@ def test_cancelled_stream_settles_what_it_used(
             async for _ in await provider.create(client, MESSAGES, stream=True, max_tokens=64):
                 pass
 
-        task = asyncio.create_task(read())
-        await asyncio.sleep(0.25)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        for _ in range(5):
-            await asyncio.sleep(0)
+        await cancel(read)
+        for _ in range(100):  # the settlement goes on after the cancellation, in a task of its own
+            if otel.spans():
+                break
+            await asyncio.sleep(0.01)
         await client.close()
 
     asyncio.run(main())
     assert otel.span().attributes["error.type"] == "CancelledError"
     _assert_settled(budget, otel)
+
+
+def test_call_cancelled_while_reserving_ends_unsent(
+    provider: ProviderUnderTest, slow_proxy: SlowProxy, server: ProviderServer, otel: Any, instrument: Any
+) -> None:
+    """A caller cancelled while its budget's store is still answering the reservation: nothing is sent, and the
+    call's span ends (what the store may have held expires with the reservation's TTL)."""
+    budget = Budget(10.0, store=f"redis://:{PASSWORD}@127.0.0.1:{slow_proxy.port}/0?socket_timeout=5", name="slow")
+    instrument(budgets=[budget])
+
+    async def main() -> None:
+        await budget.asettle(await budget.areserve(None, 0.01), 0.0)  # connected, scripts loaded
+        slow_proxy.script_delay = 0.5
+        client = provider.async_client(server, otel.tracer_provider, {})
+        task = asyncio.create_task(provider.create(client, MESSAGES, max_tokens=16))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await client.close()
+
+    asyncio.run(main())
+    assert server.requests == []
+    otel.lifecycle.assert_each_ended_once()
+    assert otel.span().attributes["error.type"] == "CancelledError"
 
 
 def _assert_settled(budget: Budget, otel: Any) -> None:

@@ -171,3 +171,24 @@ async def test_client_recovers_after_a_drop_or_an_abandoned_stream(sdk: Sdk, ser
 
     assert len(text_deltas(finished)) == 2
     assert len(text_deltas(await sdk.drain(answer))) == len(Reply().text.split())
+
+
+@pytest.mark.parametrize("api", ["chat", "anthropic"])
+async def test_hangup_is_seen_when_the_client_closes_mid_pause(sdk: Sdk, server: ProviderServer, api: str) -> None:
+    """A client that closes a stream while the server waits between chunks (a provider thinking) is a hang-up at
+    once, not only when the server next writes: tests of how fast a client lets go of a stream rely on it."""
+    server.push(Reply(chunks=4, chunk_delay=2.0))
+    stream = await sdk.call(open_stream(client_for(sdk, api), api))
+    await sdk.call(stream.close())
+    closed = time.monotonic()
+    while not server.hangups:
+        assert time.monotonic() - closed < 1.0, "the hang-up was not seen within a second"
+        time.sleep(0.01)
+    assert [request.path for request in server.hangups] == [server.requests[0].path]
+
+
+async def test_stream_read_to_its_end_is_no_hangup(sdk: Sdk, server: ProviderServer) -> None:
+    server.push(Reply(chunks=3, chunk_delay=0.01))
+    await sdk.drain(await sdk.call(open_stream(client_for(sdk, "anthropic"), "anthropic")))
+    time.sleep(0.1)
+    assert server.hangups == []

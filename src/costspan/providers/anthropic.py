@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Coroutine, Generator, Mapping
 from functools import partial
 from typing import Any
 
@@ -311,17 +311,25 @@ def _trace_request(manager: Any, traced: Wrapper, instance: Any, kwargs: dict[st
     # traced() reads the call from stream()'s arguments and passes them on; the manager's request takes none.
     send = (lambda *_, **__: request) if is_async else (lambda *_, **__: request())
     traced_request = partial(traced, send, instance, (), kwargs)
-    state[name] = _Deferred(traced_request) if is_async else traced_request
+    state[name] = _Deferred(traced_request, request) if is_async else traced_request
 
 
 class _Deferred:
     """What the async manager awaits: the traced request, started only when awaited, so that a manager never
-    entered leaves nothing behind but the SDK's own never-awaited coroutine."""
+    entered leaves nothing behind but the SDK's own never-awaited coroutine. Once awaited, that coroutine is
+    closed if the traced request never awaited it (a budget refused the call), so it does not warn either."""
 
-    __slots__ = ("_send",)
+    __slots__ = ("_request", "_send")
 
-    def __init__(self, send: Callable[[], Any]) -> None:
+    def __init__(self, send: Callable[[], Any], request: Coroutine[Any, Any, Any]) -> None:
         self._send = send
+        self._request = request
 
     def __await__(self) -> Generator[Any, None, Any]:
-        return self._send().__await__()  # type: ignore[no-any-return]
+        return self._run().__await__()
+
+    async def _run(self) -> Any:
+        try:
+            return await self._send()
+        finally:
+            self._request.close()  # a no-op once it has run

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import select
 import socket
 import socketserver
 import sys
 import threading
+import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -22,6 +24,7 @@ from .wire import Frame, JsonResponse, RecordedRequest, Response, Route, StreamR
 __all__ = ["ProviderServer"]
 
 _ROUTES = (*openai_wire.ROUTES, *anthropic_wire.ROUTES)
+_WATCH_INTERVAL = 0.02  # seconds between looks at a waiting client (and at stop())
 _Self = TypeVar("_Self", bound="ProviderServer")
 
 
@@ -224,9 +227,25 @@ class _Handler(BaseHTTPRequestHandler):
         return RecordedRequest(self.command, url.path, dict(parse_qsl(url.query)), headers, body)
 
     def _pause(self, seconds: float) -> None:
-        if seconds > 0 and self.server.stopping.wait(seconds):
-            # An OSError, so handle_error treats it like the hang-up that stop() is about to cause anyway.
-            raise ConnectionAbortedError("the provider server stopped before answering")
+        """Wait, watching the client: one that hangs up meanwhile is seen at once (ConnectionResetError), not
+        when a later write fails, which with a slow script may be seconds later (the first write after a close
+        still succeeds)."""
+        deadline = time.monotonic() + seconds
+        watching = True
+        while (left := deadline - time.monotonic()) > 0:
+            if self.server.stopping.is_set():
+                # An OSError, so handle_error treats it like the hang-up that stop() is about to cause anyway.
+                raise ConnectionAbortedError("the provider server stopped before answering")
+            if not watching:
+                self.server.stopping.wait(min(left, _WATCH_INTERVAL))
+                continue
+            readable, _, _ = select.select([self.connection], [], [], min(left, _WATCH_INTERVAL))
+            if readable:
+                # Nothing is due from the client before the answer ends: no data means it closed; data (a
+                # request sent ahead) is left for later, and the rest of the pause is waited out.
+                if not self.connection.recv(1, socket.MSG_PEEK):
+                    raise ConnectionResetError("the client closed the connection")
+                watching = False
 
     def _json(self, response: JsonResponse) -> None:
         data = json.dumps(response.body).encode()
