@@ -11,6 +11,7 @@ upstream response is closed and the stream raises :class:`BudgetExceededError`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Iterable, Sequence
@@ -118,6 +119,7 @@ class Guard:
             return
         applicable, price, amount, input_tokens = plan
         held: list[tuple[Budget, Reservation]] = []
+        cancelling = _cancelling()
         try:
             for budget, value in applicable:
                 held.append((budget, await budget.areserve(value, amount)))
@@ -128,6 +130,12 @@ class Guard:
         except Exception:
             await self._arelease(held)
             raise
+        if _cancelling() > cancelling:
+            # Cancelled meanwhile, and the cancellation lost on the way: Python 3.11's asyncio.wait_for (which
+            # redis-py awaits its writes with) returns its result instead when the write finished in the same
+            # step. The caller was cancelled: nothing is sent.
+            await self._arelease(held)
+            raise asyncio.CancelledError
         call.hold = Hold(held, price, amount, input_tokens)
 
     @staticmethod
@@ -235,11 +243,14 @@ class Guard:
         running = self._running(call, hold)
         if running > hold.ceiling:
             more = max(running - hold.ceiling, hold.step)
+            cancelling = _cancelling()
             for budget, reservation in hold.reservations:
                 if not await budget.aextend(reservation, more):
                     await stream.close()
                     raise self._cut(call, reservation)
             hold.ceiling += more
+            if _cancelling() > cancelling:  # a cancellation Python 3.11's wait_for lost (see areserve)
+                raise asyncio.CancelledError
         return count + self._chunks_until(hold, running)
 
     def _running(self, call: Call, hold: Hold) -> float:
@@ -347,6 +358,13 @@ class Guard:
         if (first, second) not in self._warned:
             self._warned.add((first, second))
             _log.warning(message, *args)
+
+
+def _cancelling() -> int:
+    """How many cancellations of the current task are pending (Task.cancelling, Python 3.11+)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling() if cancelling is not None else 0
 
 
 def _event_attributes(refused: BudgetExceededError) -> dict[str, Any]:
