@@ -48,7 +48,6 @@ import json
 import logging
 import math
 import os
-import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -343,12 +342,10 @@ def _read_config(prices: Mapping[str, Any] | str | os.PathLike[str] | None) -> M
 
 
 def _read_toml(path: Path) -> Any:
-    if sys.version_info >= (3, 11):
-        import tomllib
+    import tomllib
 
-        with path.open("rb") as file:
-            return tomllib.load(file)
-    raise ValueError(f"TOML price files need Python 3.11 or later; use JSON for {str(path)!r}")
+    with path.open("rb") as file:
+        return tomllib.load(file)
 
 
 def _section(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
