@@ -6,7 +6,6 @@ call ``create`` themselves, and ``parse`` posts directly, so each request yields
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,21 +16,19 @@ from .._call import Call
 from .._wrap import Endpoint
 from ._common import int_or_zero, is_raw, request_attributes
 
-__all__ = ["endpoints", "helper_closes", "is_installed"]
+__all__ = ["REQUIREMENT", "endpoints", "helper_closes"]
 
 Starter = Callable[[Call, Any, dict[str, Any]], dict[str, Any]]
 
 OPENAI = "openai"
+# The SDK versions costspan instruments (pyproject's openai extra says the same); see the instrumentor.
+REQUIREMENT = "openai>=2,<4"
 AZURE = "azure.ai.openai"
 
 _CHAT = "openai.resources.chat.completions.completions"
 _RESPONSES = "openai.resources.responses.responses"
 _EMBEDDINGS = "openai.resources.embeddings"
 _COMPLETIONS = "openai.resources.completions"
-
-
-def is_installed() -> bool:
-    return importlib.util.find_spec("openai") is not None
 
 
 def _provider(client: Any) -> str:
