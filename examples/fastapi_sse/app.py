@@ -14,7 +14,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import anthropic
@@ -288,10 +288,10 @@ def _provider_failed(failed: Exception) -> str:
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _next_day() -> datetime:
     """When the budget's window (a UTC day) ends."""
     now = _utc_now()
-    return datetime(now.year, now.month, now.day, tzinfo=timezone.utc) + timedelta(days=1)
+    return datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)

@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -130,7 +130,7 @@ def _base_model_id(model: str) -> str:
 def _table(snapshot: DataSnapshot, provider: Provider, info: ModelInfo, service_tier: str | None) -> PriceTable:
     from genai_prices import __version__
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     context = _price_context(service_tier)
     # As in ModelInfo.calc_price: price variants (service tiers, batch) belong to the provider listing the
     # model, so a model found through a fallback (Azure -> OpenAI, Vertex -> Anthropic) keeps standard prices.
@@ -189,14 +189,14 @@ def _next_change(info: ModelInfo, now: datetime) -> float:
     for constraint in constraints:
         if isinstance(constraint, StartDateConstraint):
             # genai-prices compares the request's UTC date with start_date.
-            changes.append(datetime.combine(constraint.start_date, time(), timezone.utc).timestamp())
+            changes.append(datetime.combine(constraint.start_date, time(), UTC).timestamp())
         elif isinstance(constraint, TimeOfDateConstraint):
             changes += (_next_time_of_day(t, now) for t in (constraint.start_time, constraint.end_time))
     return min((change for change in changes if change > now.timestamp()), default=math.inf)
 
 
 def _next_time_of_day(moment: time, now: datetime) -> float:
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     # Start a day early: in the time's own zone, its next occurrence can fall on the previous UTC date.
     candidate = datetime.combine(now.date() - timedelta(days=1), aware)
     while candidate <= now:

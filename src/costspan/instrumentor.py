@@ -8,6 +8,7 @@ from collections.abc import Collection
 from typing import Any
 
 from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.semconv.schemas import Schemas
@@ -48,8 +49,15 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     _ledger: LedgerProcessor | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        # Each provider SDK is optional: the ones installed are instrumented, the others skipped.
-        return ()
+        """The SDK versions costspan instruments, any of them: each installed SDK is instrumented within its
+        range and left untouched, with one warning, outside it (pyproject's extras give the same ranges)."""
+        return tuple(provider.REQUIREMENT for provider in _PROVIDERS)
+
+    def _check_dependency_conflicts(self) -> None:
+        # BaseInstrumentor requires every listed dependency and otherwise instruments nothing; costspan needs
+        # none in particular and checks each SDK on its own in _instrument. (The opentelemetry-instrument
+        # launcher reads an "instruments" extra instead, which costspan leaves undeclared for the same reason.)
+        return None
 
     def instrument(self, **kwargs: Any) -> None:
         """Instrument (once: BaseInstrumentor's singleton). Once instrumented, by the launcher or an earlier call,
@@ -95,7 +103,7 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._guard = guard
         self._patched = []
         for provider in _PROVIDERS:
-            if provider.is_installed():
+            if _supported(provider.REQUIREMENT):
                 self._patch_provider(provider, pipeline)
         load_tokenizer_in_background()
 
@@ -131,3 +139,20 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 owner = getattr(owner, part)
             unwrap(owner, attribute)
         self._patched = []
+
+
+def _supported(requirement: str) -> bool:
+    """Whether the SDK is installed in a version costspan supports; one installed outside them is left
+    unpatched, with a warning naming both."""
+    conflict = get_dependency_conflicts([requirement])
+    if conflict is None:
+        return True
+    found = conflict.found  # "openai 1.99.0": installed in another version; None when not installed at all
+    if found:
+        _logger.warning(
+            "costspan: %s is installed, but costspan supports %s only: %s is left uninstrumented",
+            found,
+            requirement,
+            found.split()[0],
+        )
+    return False

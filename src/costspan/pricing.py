@@ -50,7 +50,6 @@ import json
 import logging
 import math
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -388,11 +387,9 @@ def _parse(path: Path) -> object:
 
 
 def _toml_loads() -> Callable[[str], object]:
-    if sys.version_info >= (3, 11):
-        import tomllib
+    import tomllib
 
-        return tomllib.loads
-    raise ValueError("TOML price files need Python 3.11 or later; write it as JSON (a .json file)")
+    return tomllib.loads
 
 
 def _checked_config(config: object) -> PriceConfig:

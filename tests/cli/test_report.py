@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +170,7 @@ def test_days_are_local_unless_utc(seeded: tuple[Path, Any], new_york: None) -> 
 
 def test_last_days_and_hours(seeded: tuple[Path, Any]) -> None:
     path, add = seeded
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for hours_ago, cost in ((1, 1.0), (30, 2.0), (24 * 10, 4.0)):
         add((now - timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "gpt-4.1", cost)
     assert ok(path, "--last", "24h", "--utc")[-1] == "Total: $1.00"

@@ -7,7 +7,7 @@ import sys
 import threading
 import types
 from dataclasses import fields
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -168,7 +168,7 @@ def test_expired_price_is_resolved_again(monkeypatch: pytest.MonkeyPatch, lookup
     pricing = Pricing()
     price = pricing.resolve("deepseek", "deepseek-chat")  # off-peak prices: a daily window
     assert price is not None
-    assert price.expires - datetime.now(timezone.utc).timestamp() <= 86_400
+    assert price.expires - datetime.now(UTC).timestamp() <= 86_400
 
     later = types.SimpleNamespace(time=lambda: price.expires)
     monkeypatch.setattr(costspan.pricing, "time", later)
@@ -181,14 +181,14 @@ def _model(*prices: ConditionalPrice) -> ModelInfo:
     return ModelInfo(id="m", match=ClauseEquals(equals="m"), prices=list(prices))
 
 
-NOW = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 UTC_MINUS_5 = timezone(timedelta(hours=-5))
 
 
 @pytest.mark.parametrize(
     ("constraint", "now", "expected"),
     [
-        (StartDateConstraint(start_date=date(2027, 1, 1)), NOW, datetime(2027, 1, 1, tzinfo=timezone.utc)),
+        (StartDateConstraint(start_date=date(2027, 1, 1)), NOW, datetime(2027, 1, 1, tzinfo=UTC)),
         (StartDateConstraint(start_date=date(2026, 1, 1)), NOW, None),
         (
             TimeOfDateConstraint(start_time=time(16, 30), end_time=time(0, 30)),
@@ -198,7 +198,7 @@ UTC_MINUS_5 = timezone(timedelta(hours=-5))
         (
             TimeOfDateConstraint(start_time=time(16, 30), end_time=time(0, 30)),
             NOW.replace(hour=20),
-            datetime(2026, 11, 23, 0, 30, tzinfo=timezone.utc),
+            datetime(2026, 11, 23, 0, 30, tzinfo=UTC),
         ),
         (
             # 23:30 at UTC-5 is 04:30 UTC: its next occurrence after 03:00 UTC is the same UTC day.

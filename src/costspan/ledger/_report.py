@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +191,7 @@ def _where(period: Period) -> tuple[str, list[object]]:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _line(row: Sequence[Any], none: str) -> Line:
@@ -236,8 +236,8 @@ def period_of(
     now: datetime | None = None,
 ) -> Period:
     """The period ``--date`` / ``--since`` / ``--until`` / ``--last`` name (default: today), in local days or UTC."""
-    zone = timezone.utc if utc else None
-    now = (now or datetime.now(timezone.utc)).astimezone(zone)
+    zone = UTC if utc else None
+    now = (now or datetime.now(UTC)).astimezone(zone)
     if last is not None:
         if day is not None or since is not None or until is not None:
             raise ReportError("--last cannot be combined with --date, --since or --until")
@@ -277,7 +277,7 @@ def _last(text: str, now: datetime, utc: bool) -> Period:
         return Period(now - timedelta(hours=int(count)), None, f"Summary (last {value})", utc)
     days = int(count) * (7 if unit == "w" else 1)
     first = now.date() - timedelta(days=days - 1)
-    zone = timezone.utc if utc else None
+    zone = UTC if utc else None
     title = f"Summary (last {value}: {first.isoformat()} to {now.date().isoformat()})"
     return Period(_midnight(first, zone), None, title + (" UTC" if utc else ""), utc)
 

@@ -1,2 +1,2 @@
-"""Provider adapters: what each SDK exposes, where its usage lives. Each module exports ``endpoints()`` and
-``is_installed()``; the shared machinery never imports one directly."""
+"""Provider adapters: what each SDK exposes, where its usage lives. Each module exports ``REQUIREMENT`` (the SDK
+versions it instruments) and ``endpoints()``; the shared machinery never imports one directly."""

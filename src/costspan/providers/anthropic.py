@@ -27,7 +27,6 @@ costspan's ledger expect.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from functools import partial
@@ -42,9 +41,11 @@ from .._pipeline import Pipeline
 from .._wrap import Wrapper, make_wrapper
 from ._common import count_of, detail_count, is_raw, is_record, request_attributes
 
-__all__ = ["endpoints", "helper_closes", "is_installed", "wrappers"]
+__all__ = ["REQUIREMENT", "endpoints", "helper_closes", "wrappers"]
 
 ANTHROPIC = "anthropic"
+# The SDK versions costspan instruments (pyproject's anthropic extra says the same); see the instrumentor.
+REQUIREMENT = "anthropic>=2,<3"
 
 _MESSAGES = "anthropic.resources.messages.messages"
 _BETA_MESSAGES = "anthropic.resources.beta.messages.messages"
@@ -61,10 +62,6 @@ COUNT_TOKENS_INPUT = "anthropic.message.count_tokens.input_tokens"
 
 # The field of each content delta that holds generated text: text, thinking and tool input are all output.
 _DELTA_TEXT = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
-
-
-def is_installed() -> bool:
-    return importlib.util.find_spec("anthropic") is not None
 
 
 def _provider(client: Any) -> str:

@@ -6,8 +6,7 @@ call ``create`` themselves, and ``parse`` posts directly, so each request yields
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
@@ -17,21 +16,19 @@ from .._call import Call
 from .._endpoint import Endpoint
 from ._common import count_of, detail_count, is_raw, is_record, request_attributes
 
-__all__ = ["endpoints", "helper_closes", "is_installed"]
+__all__ = ["REQUIREMENT", "endpoints", "helper_closes"]
 
 Starter = Callable[[Call, Any, dict[str, Any]], dict[str, Any]]
 
 OPENAI = "openai"
+# The SDK versions costspan instruments (pyproject's openai extra says the same); see the instrumentor.
+REQUIREMENT = "openai>=2,<4"
 AZURE = "azure.ai.openai"
 
 _CHAT = "openai.resources.chat.completions.completions"
 _RESPONSES = "openai.resources.responses.responses"
 _EMBEDDINGS = "openai.resources.embeddings"
 _COMPLETIONS = "openai.resources.completions"
-
-
-def is_installed() -> bool:
-    return importlib.util.find_spec("openai") is not None
 
 
 def _provider(client: Any) -> str:
@@ -68,13 +65,26 @@ def _start(call: Call, instance: Any, kwargs: dict[str, Any], prompt_key: str, s
 
 
 def _with_include_usage(call: Call, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Ask for the final usage chunk the user did not ask for; it is hidden from them again."""
-    options = kwargs.get("stream_options")
-    if isinstance(options, dict) and options.get("include_usage") is True:
-        return kwargs
+    """Ask for the final usage chunk the user did not ask for; it is hidden from them again.
+
+    The user's ``stream_options`` is the one the SDK sends: ``extra_body``'s when it has one (the SDK merges
+    ``extra_body`` over the body, replacing the keyword's whole), else the keyword's. costspan adds
+    ``include_usage`` to that one, so the request carries a single ``stream_options``, and a usage chunk the
+    user asked for in either place stays theirs."""
+    extra = kwargs.get("extra_body")
+    if isinstance(extra, Mapping) and "stream_options" in extra:
+        merged = _including_usage(call, extra["stream_options"])
+        return kwargs if merged is None else {**kwargs, "extra_body": {**extra, "stream_options": merged}}
+    merged = _including_usage(call, kwargs.get("stream_options"))
+    return kwargs if merged is None else {**kwargs, "stream_options": merged}
+
+
+def _including_usage(call: Call, options: Any) -> dict[str, Any] | None:
+    """The user's stream options with ``include_usage`` added, or None when they already ask for usage."""
+    if isinstance(options, Mapping) and options.get("include_usage") is True:
+        return None
     call.hide_usage_chunk = True
-    merged = {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
-    return {**kwargs, "stream_options": merged}
+    return {**options, "include_usage": True} if isinstance(options, Mapping) else {"include_usage": True}
 
 
 def _start_chat(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
