@@ -97,6 +97,8 @@ def count_of(call: Call, field: str, value: Any, required: bool = False) -> int 
     """The count a usage field reports, or None when it reports none. A null (or absent, which the SDKs read as
     null) field reports none, and that is a fault only when the field is ``required``; any other value that is
     not a token count is a fault (see :func:`malformed`)."""
+    if type(value) is int and 0 <= value <= MAX_TOKENS:  # the well-formed field: one check, no call
+        return value
     if value is None:
         if required:
             malformed(call, field, value)
@@ -110,6 +112,8 @@ def count_of(call: Call, field: str, value: Any, required: bool = False) -> int 
 def detail_count(call: Call, field: str, value: Any) -> int:
     """An optional part of a total (cached, cache write, reasoning, audio tokens, web searches): 0 when not
     reported; an unusable value counts 0 and is a fault, so the call's usage is marked estimated."""
+    if type(value) is int and 0 <= value <= MAX_TOKENS:  # as in count_of
+        return value
     count = count_of(call, field, value)
     return 0 if count is None else count
 
