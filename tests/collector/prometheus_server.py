@@ -89,3 +89,14 @@ class Prometheus:
         data = self.api("query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}", step=f"{step}s")
         result: list[dict[str, Any]] = data["result"]
         return result
+
+    def wait_scraping(self, timeout: float = 30.0) -> None:
+        """Wait until every target has been scraped once and is up: Prometheus is ready before its first scrape,
+        and on a loaded machine that scrape may come seconds later."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            up = self.query("up", time.time())
+            if up and all(series["value"][1] == "1" for series in up):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"prometheus never scraped its targets in {timeout}s:\n{self.log_path.read_text()}")

@@ -381,6 +381,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     # The budgets' windows are UTC days: a run across midnight would see them start again.
     if (left := 86400 - time.time() % 86400) < 60:
         time.sleep(left)
+    # Every call after Prometheus first scraped the process: each bar of a per-step panel covers the calls it
+    # should, and none falls before the series' first sample.
+    prometheus.wait_scraping()
     started = time.time()
     costspan.CostspanInstrumentor().instrument(
         tracer_provider=tracer_provider,
@@ -454,7 +457,9 @@ def evaluate(run: Run, expression: Expression, labels: tuple[str, ...]) -> dict[
         # A bar per step over the whole run: the bars must add up to the run's totals.
         expr = grafana(expression.expr, f"{BAR_STEP}s", "1h")
         start = math.floor(run.started) - 2 * BAR_STEP
-        result = run.prometheus.query_range(expr, start, run.settled, BAR_STEP)
+        # Steps run from start; the last must be at or after the last sample, which may be a step's length
+        # later than the last step before run.settled.
+        result = run.prometheus.query_range(expr, start, run.settled + BAR_STEP, BAR_STEP)
         return keyed(result, labels, lambda s: sum(float(v) for _, v in s["values"]))
     result = run.prometheus.query(grafana(expression.expr, f"{BAR_STEP}s", "1h"), run.settled)
     return keyed(result, labels, lambda s: float(s["value"][1]))
