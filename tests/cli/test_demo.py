@@ -3,6 +3,7 @@ to, whose numbers are the spans' numbers."""
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
@@ -33,10 +34,24 @@ def test_demo_reports_from_its_ledger_what_the_spans_say() -> None:
     lines = report.split("\n\n", 1)[1].strip().splitlines()
     assert re.fullmatch(r"Daily Summary \(\d{4}-\d{2}-\d{2}\)", lines[0])
     assert lines[1] == "=" * len(lines[0])
-    expected = set()
+    reported = dict(line.split(": ", 1) for line in lines[2:-1])
+    assert set(reported) == set(per_model)
     for model, amounts in per_model.items():
-        count = f"{len(amounts)} request" + ("s" if len(amounts) > 1 else "")
+        count, _, cost = reported[model].partition(", ")
+        assert count == f"{len(amounts)} request" + ("s" if len(amounts) > 1 else "")
         priced = [amount for amount in amounts if amount is not None]
-        expected.add(f"{model}: {count}, " + (f"${sum(priced):.2f}" if priced else "unpriced"))
-    assert set(lines[2:-1]) == expected
-    assert lines[-1] == f"Total: ${spans_total:.2f} (+1 unpriced)"
+        if priced:
+            assert shows(cost, sum(priced), len(priced)), (model, cost, priced)
+        else:
+            assert cost == "unpriced"
+    total = re.fullmatch(r"Total: (\S+) \(\+1 unpriced\)", lines[-1]).group(1)
+    assert shows(total, spans_total, 1)
+
+
+def shows(text: str, amount: float, terms: int) -> bool:
+    """Whether the report's ``$...`` is ``amount``, the sum of ``terms`` costs the demo printed to the micro-dollar,
+    as the report shows dollars: in cents from $0.10, with two significant digits below (never $0.00 for sub-cent
+    spend)."""
+    assert text.startswith("$"), text
+    step = 0.01 if amount >= 0.1 else 10.0 ** (math.floor(math.log10(amount)) - 1)
+    return abs(float(text[1:]) - amount) <= step / 2 + terms * 0.5e-6

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from costspan.cli import main
 from costspan.ledger import SCHEMA_VERSION
-from costspan.ledger._render import render_table
+from costspan.ledger._render import money, render_table
 from costspan.ledger._report import period_of, summarize
 from costspan.ledger._schema import MIGRATIONS
 from ledger_support import read_only_directory
@@ -148,6 +148,43 @@ def test_json(ledger: Path) -> None:
         },
         "budget": {"limit_usd": 4.0, "share_used": 0.5},
     }
+
+
+def test_sub_cent_spend_never_reads_zero(seeded: tuple[Path, Any]) -> None:
+    """Cents from $0.10 up, as SPEC.md's summary; below, two significant digits: a day of small calls is not $0.00."""
+    path, add = seeded
+    for cost in (0.001124, 0.0000192, 0.0000192, 0.04452):
+        add("2025-01-15T09:00:00.000000Z", "claude-sonnet-4-6" if cost > 0.01 else "gpt-4.1-mini", cost)
+    add("2025-01-15T10:00:00.000000Z", "gpt-4.1-nano", 0.0)
+    assert ok(path, "--date", "2025-01-15", "--utc", "--budget", "0.08") == [
+        "Daily Summary (2025-01-15) UTC",
+        "==============================",
+        "claude-sonnet-4-6: 1 request, $0.045",
+        "gpt-4.1-mini: 3 requests, $0.0012",
+        "gpt-4.1-nano: 1 request, $0.00",
+        "Total: $0.046",
+        "Budget: $0.046 of $0.08 (57%)",
+        "Warning: 57% of the $0.08 budget spent",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [
+        (1234.5, "$1,234.50"),
+        (2.454, "$2.45"),
+        (0.1, "$0.10"),
+        (0.09996, "$0.10"),
+        (0.0994, "$0.099"),
+        (0.001124, "$0.0011"),
+        (0.04, "$0.04"),
+        (0.000009, "$0.000009"),
+        (0.0000094, "$0.0000094"),
+        (0.0, "$0.00"),
+    ],
+)
+def test_dollars_are_cents_or_two_significant_digits(amount: float, shown: str) -> None:
+    assert money(amount) == shown
 
 
 @pytest.fixture
