@@ -3,12 +3,13 @@ to, whose numbers are the spans' numbers."""
 
 from __future__ import annotations
 
-import math
 import re
 import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+from ledger_support import shows
 
 
 def test_demo_reports_from_its_ledger_what_the_spans_say() -> None:
@@ -41,17 +42,8 @@ def test_demo_reports_from_its_ledger_what_the_spans_say() -> None:
         assert count == f"{len(amounts)} request" + ("s" if len(amounts) > 1 else "")
         priced = [amount for amount in amounts if amount is not None]
         if priced:
-            assert shows(cost, sum(priced), len(priced)), (model, cost, priced)
+            assert shows(cost, sum(priced), error=len(priced) * 0.5e-6), (model, cost, priced)  # printed to 1e-6
         else:
             assert cost == "unpriced"
     total = re.fullmatch(r"Total: (\S+) \(\+1 unpriced\)", lines[-1]).group(1)
-    assert shows(total, spans_total, 1)
-
-
-def shows(text: str, amount: float, terms: int) -> bool:
-    """Whether the report's ``$...`` is ``amount``, the sum of ``terms`` costs the demo printed to the micro-dollar,
-    as the report shows dollars: in cents from $0.10, with two significant digits below (never $0.00 for sub-cent
-    spend)."""
-    assert text.startswith("$"), text
-    step = 0.01 if amount >= 0.1 else 10.0 ** (math.floor(math.log10(amount)) - 1)
-    return abs(float(text[1:]) - amount) <= step / 2 + terms * 0.5e-6
+    assert shows(total, spans_total, error=0.5e-6)
