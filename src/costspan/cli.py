@@ -17,7 +17,7 @@ import click
 
 from .demo import run_demo
 from .ledger import ENV
-from .ledger._render import render_csv, render_json, render_plain, render_table
+from .ledger._render import budget_lines, render_csv, render_json, render_plain, render_table
 from .ledger._report import ReportError, ledger_file, period_of, summarize
 
 __all__ = ["main"]
@@ -78,6 +78,8 @@ def report(
         click.echo(render_json(summary), nl=False)
     elif output == "csv":
         click.echo(render_csv(summary), nl=False)
+        for line in budget_lines(summary):  # CSV holds only rows: the budget goes to stderr, still seen in a pipe
+            click.echo(line, err=True)
     else:
         _print_table(summary)
 

@@ -114,6 +114,19 @@ def test_csv(ledger: Path) -> None:
     ]
 
 
+def test_csv_with_a_budget_keeps_stdout_rows_and_says_the_budget_on_stderr(ledger: Path) -> None:
+    options = ["--ledger", str(ledger), "--date", "2025-01-15", "--utc", "--format", "csv", "--budget", "5"]
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("costspan")), "report", *options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ok(ledger, "--date", "2025-01-15", "--utc", "--format", "csv")
+    assert result.stderr.splitlines() == ["Budget: $3.25 of $5.00 (65%)", "Warning: 65% of the $5.00 budget spent"]
+
+
 def test_json(ledger: Path) -> None:
     document = json.loads(
         "\n".join(
