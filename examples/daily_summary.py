@@ -39,7 +39,9 @@ CALLS = [
 def print_daily_summary() -> None:
     today = costspan.ledger.report(budget_usd=DAILY_BUDGET_USD)  # today (local time), by model
     print(today)  # the summary, the budget line, and from half the budget spent a warning line
+    print()
     print(costspan.ledger.report(by="team"))  # by any attribution key
+    print()
     share = today.budget_share or 0.0
     if share >= 0.8:  # the line to send to the team's chat
         print(f"ALERT: {share:.0%} of today's ${DAILY_BUDGET_USD:.2f} LLM budget spent by {today.total.requests} calls")

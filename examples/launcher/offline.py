@@ -40,7 +40,7 @@ def main() -> None:
             environ.setdefault(f"OTEL_{signal}_EXPORTER", "none")
         subprocess.run([launcher(), sys.executable, str(HERE / "app.py")], env=environ, check=True)
         print()
-        print(costspan.ledger.report(ledger), end="")
+        print(costspan.ledger.report(ledger))
 
 
 def launcher() -> str:

@@ -81,7 +81,7 @@ class Summary:
     def __str__(self) -> str:
         from ._render import render_plain  # _render reads this module's types
 
-        return render_plain(self)
+        return render_plain(self).removesuffix("\n")
 
 
 def report(
