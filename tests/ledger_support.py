@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 import subprocess
+from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import pytest
 
 from servers import in_ci
 
-__all__ = ["read_only_directory", "rows"]
+__all__ = ["assert_report_lines", "read_only_directory", "rows", "shows"]
 
 
 def rows(path: Path, where: str = "1") -> list[dict[str, Any]]:
@@ -56,3 +58,27 @@ def _writable(directory: Path) -> bool:
         return False
     (directory / "probe").unlink()
     return True
+
+
+def shows(text: str, amount: float, error: float = 0.0) -> bool:
+    """Whether ``text`` (``$...``) is ``amount`` as ``costspan report`` shows dollars: in cents from $0.10, with two
+    significant digits below (never $0.00 for sub-cent spend). ``error``: how far ``amount`` itself may be off
+    (when it was read from rounded output)."""
+    assert text.startswith("$"), text
+    step = 0.01 if amount >= 0.1 else 10.0 ** (math.floor(math.log10(amount)) - 1)
+    return abs(float(text[1:].replace(",", "")) - amount) <= step / 2 + error
+
+
+def assert_report_lines(lines: list[str], written: list[dict[str, Any]], key: str) -> None:
+    """``lines`` are a report's ``NAME: N requests, $X`` lines for ``written`` rows grouped by their ``key``: one
+    per value, most expensive first, each with its count and its summed cost."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for row in written:
+        groups[row[key]].append(row["cost_usd"])
+    shown = [line.split(": ", 1) for line in lines]
+    assert [name for name, _ in shown] == sorted(groups, key=lambda name: -sum(groups[name]))
+    for name, text in shown:
+        count, cost = text.split(", ")
+        costs = groups[name]
+        assert count == (f"{len(costs)} requests" if len(costs) > 1 else "1 request")
+        assert shows(cost, sum(costs)), (name, cost, sum(costs))

@@ -16,9 +16,9 @@ from typing import Any
 import click
 
 from .demo import run_demo
-from .ledger import ENV, ledger_path
-from .ledger._render import render_csv, render_json, render_plain, render_table
-from .ledger._report import ReportError, period_of, summarize
+from .ledger import ENV
+from .ledger._render import budget_lines, render_csv, render_json, render_plain, render_table
+from .ledger._report import ReportError, ledger_file, period_of, summarize
 
 __all__ = ["main"]
 
@@ -73,22 +73,15 @@ def report(
         if budget is not None and not budget > 0:
             raise ReportError(f"--budget {budget:g}: expected a positive number of USD")
         period = period_of(day=day, since=since, until=until, last=last, utc=utc)
-        summary = summarize(_ledger_file(path), by, period, budget)
+        summary = summarize(ledger_file(path, "--ledger PATH names a ledger file"), by, period, budget)
     if output == "json":
         click.echo(render_json(summary), nl=False)
     elif output == "csv":
         click.echo(render_csv(summary), nl=False)
+        for line in budget_lines(summary):  # CSV holds only rows: the budget goes to stderr, still seen in a pipe
+            click.echo(line, err=True)
     else:
         _print_table(summary)
-
-
-def _ledger_file(path: str | None) -> Path:
-    if path is not None:
-        return Path(path).expanduser()
-    found = ledger_path(None)
-    if found is None:
-        raise ReportError(f"the ledger is off ({ENV}=off): --ledger PATH names a ledger file")
-    return found
 
 
 def _print_table(summary: Any) -> None:

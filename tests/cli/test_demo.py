@@ -9,6 +9,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from ledger_support import shows
+
 
 def test_demo_reports_from_its_ledger_what_the_spans_say() -> None:
     result = subprocess.run(
@@ -33,10 +35,15 @@ def test_demo_reports_from_its_ledger_what_the_spans_say() -> None:
     lines = report.split("\n\n", 1)[1].strip().splitlines()
     assert re.fullmatch(r"Daily Summary \(\d{4}-\d{2}-\d{2}\)", lines[0])
     assert lines[1] == "=" * len(lines[0])
-    expected = set()
+    reported = dict(line.split(": ", 1) for line in lines[2:-1])
+    assert set(reported) == set(per_model)
     for model, amounts in per_model.items():
-        count = f"{len(amounts)} request" + ("s" if len(amounts) > 1 else "")
+        count, _, cost = reported[model].partition(", ")
+        assert count == f"{len(amounts)} request" + ("s" if len(amounts) > 1 else "")
         priced = [amount for amount in amounts if amount is not None]
-        expected.add(f"{model}: {count}, " + (f"${sum(priced):.2f}" if priced else "unpriced"))
-    assert set(lines[2:-1]) == expected
-    assert lines[-1] == f"Total: ${spans_total:.2f} (+1 unpriced)"
+        if priced:
+            assert shows(cost, sum(priced), error=len(priced) * 0.5e-6), (model, cost, priced)  # printed to 1e-6
+        else:
+            assert cost == "unpriced"
+    total = re.fullmatch(r"Total: (\S+) \(\+1 unpriced\)", lines[-1]).group(1)
+    assert shows(total, spans_total, error=0.5e-6)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from costspan.cli import main
-from costspan.ledger import SCHEMA_VERSION
-from costspan.ledger._render import render_table
+from costspan.ledger import SCHEMA_VERSION, ReportError
+from costspan.ledger import report as report_of
+from costspan.ledger._render import money, render_table
 from costspan.ledger._report import period_of, summarize
 from costspan.ledger._schema import MIGRATIONS
 from ledger_support import read_only_directory
@@ -112,6 +114,19 @@ def test_csv(ledger: Path) -> None:
     ]
 
 
+def test_csv_with_a_budget_keeps_stdout_rows_and_says_the_budget_on_stderr(ledger: Path) -> None:
+    options = ["--ledger", str(ledger), "--date", "2025-01-15", "--utc", "--format", "csv", "--budget", "5"]
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("costspan")), "report", *options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ok(ledger, "--date", "2025-01-15", "--utc", "--format", "csv")
+    assert result.stderr.splitlines() == ["Budget: $3.25 of $5.00 (65%)", "Warning: 65% of the $5.00 budget spent"]
+
+
 def test_json(ledger: Path) -> None:
     document = json.loads(
         "\n".join(
@@ -148,6 +163,90 @@ def test_json(ledger: Path) -> None:
         },
         "budget": {"limit_usd": 4.0, "share_used": 0.5},
     }
+
+
+def test_sub_cent_spend_never_reads_zero(seeded: tuple[Path, Any]) -> None:
+    """Cents from $0.10 up, as SPEC.md's summary; below, two significant digits: a day of small calls is not $0.00."""
+    path, add = seeded
+    for cost in (0.001124, 0.0000192, 0.0000192, 0.04452):
+        add("2025-01-15T09:00:00.000000Z", "claude-sonnet-4-6" if cost > 0.01 else "gpt-4.1-mini", cost)
+    add("2025-01-15T10:00:00.000000Z", "gpt-4.1-nano", 0.0)
+    assert ok(path, "--date", "2025-01-15", "--utc", "--budget", "0.08") == [
+        "Daily Summary (2025-01-15) UTC",
+        "==============================",
+        "claude-sonnet-4-6: 1 request, $0.045",
+        "gpt-4.1-mini: 3 requests, $0.0012",
+        "gpt-4.1-nano: 1 request, $0.00",
+        "Total: $0.046",
+        "Budget: $0.046 of $0.08 (57%)",
+        "Warning: 57% of the $0.08 budget spent",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [
+        (1234.5, "$1,234.50"),
+        (2.454, "$2.45"),
+        (0.1, "$0.10"),
+        (0.09996, "$0.10"),
+        (0.0994, "$0.099"),
+        (0.001124, "$0.0011"),
+        (0.04, "$0.04"),
+        (0.000009, "$0.000009"),
+        (0.0000094, "$0.0000094"),
+        (0.0, "$0.00"),
+    ],
+)
+def test_dollars_are_cents_or_two_significant_digits(amount: float, shown: str) -> None:
+    assert money(amount) == shown
+
+
+def test_the_report_from_python(ledger: Path) -> None:
+    summary = report_of(ledger, day=date(2025, 1, 15), utc=True, budget_usd=5)
+    assert str(summary).splitlines() == ok(ledger, "--date", "2025-01-15", "--utc", "--budget", "5")
+    assert [(line.key, line.requests, line.cost_usd, line.unpriced) for line in summary.lines] == [
+        ("gpt-4.1", 2, 2.45, 0),
+        ("gpt-4.1-mini", 1, 0.80, 0),
+        ("my-finetune", 1, 0.0, 1),
+    ]
+    assert (summary.total.requests, summary.total.cache_read_tokens) == (4, 500)
+    assert summary.total.cost_usd == pytest.approx(3.25)
+    assert summary.budget_share == pytest.approx(0.65)
+    by_team = report_of(str(ledger), by="team", since="2025-01-15", until="2025-01-16", utc=True)
+    assert [(line.key, line.requests) for line in by_team.lines] == [("search", 2), ("(none)", 2), ("ads", 1)]
+    assert by_team.budget_share is None
+
+
+def test_the_report_from_python_reads_the_applications_ledger(
+    ledger: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("COSTSPAN_LEDGER", str(ledger))
+    assert report_of(day="2025-01-16", utc=True).total.requests == 1
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("COSTSPAN_LEDGER")
+    default = tmp_path / "data" / "costspan" / "ledger.db"
+    with pytest.raises(ReportError, match=f"^no ledger at {default} "):
+        report_of()
+    monkeypatch.setenv("COSTSPAN_LEDGER", "off")
+    with pytest.raises(ReportError, match=r"^the ledger is off \(COSTSPAN_LEDGER=off\): pass the path of a ledger"):
+        report_of()
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"by": "tema"}, ReportError, "unknown --by key 'tema'"),
+        ({"since": "2025-02-01", "until": "2025-01-01"}, ReportError, "--since 2025-02-01 is after --until"),
+        ({"day": "15/01/2025"}, ReportError, "--date '15/01/2025': expected a date as YYYY-MM-DD"),
+        ({"budget_usd": 0}, ValueError, "budget_usd=0: expected a positive number of USD"),
+    ],
+)
+def test_the_report_from_python_names_what_is_wrong(
+    ledger: Path, options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=f"^{re.escape(message)}"):
+        report_of(ledger, **options)
 
 
 @pytest.fixture

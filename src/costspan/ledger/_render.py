@@ -1,11 +1,17 @@
 """``costspan report``'s output: the plain summary SPEC.md gives (what a pipe gets), a rich table on a terminal
-(compact when it is narrow), CSV and JSON."""
+(compact when it is narrow), CSV and JSON.
+
+Dollars are shown in cents from $0.10 up, as SPEC.md's "$2.45"; a smaller amount with two significant digits
+($0.045, $0.0011, $0.000019), because a day of sub-cent calls (most calls of small models cost a fraction of a
+cent) must never read "$0.00". CSV and JSON carry the exact amounts.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import math
 from typing import Any
 
 from ._report import Line, Summary
@@ -18,8 +24,16 @@ _NARROW = 100
 _WARN_AT = 0.5
 
 
+_CENTS_FROM = 0.1
+
+
 def money(amount: float) -> str:
-    return f"${amount:,.2f}"
+    """USD as the report shows it: ``$2.45``, ``$0.80``, ``$0.045``, ``$0.0011``; ``$0.00`` only for nothing."""
+    if amount == 0 or abs(amount) >= _CENTS_FROM or not math.isfinite(amount):
+        return f"${amount:,.2f}"
+    decimals = 1 - math.floor(math.log10(abs(amount)))  # two significant digits
+    whole, _, fraction = f"{amount:.{decimals}f}".partition(".")
+    return f"${whole}.{fraction.rstrip('0').ljust(2, '0')}"
 
 
 def _cost(line: Line) -> str:

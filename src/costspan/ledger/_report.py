@@ -1,8 +1,9 @@
-"""Reading the ledger for ``costspan report``: spend and tokens per model, provider, user, day or attribution key,
-over a period. Read-only: a report never creates, migrates or locks a ledger."""
+"""Reading the ledger for ``costspan report`` and :func:`report`: spend and tokens per model, provider, user, day or
+attribution key, over a period. Read-only: a report never creates, migrates or locks a ledger."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -10,9 +11,20 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from ._paths import ENV, ledger_path
 from ._schema import SCHEMA_VERSION
 
-__all__ = ["BUILT_IN_KEYS", "Line", "Period", "ReportError", "Summary", "period_of", "summarize"]
+__all__ = [
+    "BUILT_IN_KEYS",
+    "Line",
+    "Period",
+    "ReportError",
+    "Summary",
+    "ledger_file",
+    "period_of",
+    "report",
+    "summarize",
+]
 
 BUILT_IN_KEYS = ("model", "provider", "user", "day", "operation")
 _NONE = {"model": "(unknown)", "provider": "(unknown)", "operation": "(unknown)"}
@@ -35,6 +47,8 @@ class Period:
 
 @dataclass(frozen=True, slots=True)
 class Line:
+    """One group of calls (a model, a user, a day, ...), or all of them (``Summary.total``)."""
+
     key: str
     requests: int = 0
     input_tokens: int = 0
@@ -49,6 +63,9 @@ class Line:
 
 @dataclass(frozen=True, slots=True)
 class Summary:
+    """A report: a line per group, most expensive first (days in order), their total, and the budget if one was
+    given. ``str(summary)`` is the text ``costspan report`` prints when piped."""
+
     title: str
     by: str
     lines: list[Line]
@@ -58,7 +75,53 @@ class Summary:
 
     @property
     def budget_share(self) -> float | None:
+        """The share of ``budget_usd`` spent (1.0 is all of it), or None without a budget."""
         return None if self.budget_usd is None else self.total.cost_usd / self.budget_usd
+
+    def __str__(self) -> str:
+        from ._render import render_plain  # _render reads this module's types
+
+        return render_plain(self).removesuffix("\n")
+
+
+def report(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    by: str = "model",
+    day: date | str | None = None,
+    since: date | str | None = None,
+    until: date | str | None = None,
+    budget_usd: float | None = None,
+    utc: bool = False,
+) -> Summary:
+    """What ``costspan report`` shows, from Python: the spend and tokens of the ledger at ``path`` (by default
+    ``COSTSPAN_LEDGER``'s, or the per-user default) per ``by`` (model, provider, user, day, operation, or an
+    attribution key such as ``team``), for ``day`` (default: today) or ``since`` to ``until`` (both included; a
+    ``date`` or ``"YYYY-MM-DD"``), in local days unless ``utc``. ``budget_usd`` adds the budget line and, from
+    half of it spent, a warning line to ``str(summary)``; ``summary.budget_share`` is the share spent.
+
+    Raises :class:`ReportError` (its message is one line) for a missing or unreadable ledger, an unknown ``by``
+    key or an impossible period, and ValueError for a budget that is not a positive number.
+    """
+    if budget_usd is not None and not budget_usd > 0:
+        raise ValueError(f"budget_usd={budget_usd!r}: expected a positive number of USD")
+    period = period_of(day=_iso_day(day), since=_iso_day(since), until=_iso_day(until), utc=utc)
+    return summarize(ledger_file(path, "pass the path of a ledger file"), by, period, budget_usd)
+
+
+def _iso_day(value: date | str | None) -> str | None:
+    return f"{value:%Y-%m-%d}" if isinstance(value, date) else value
+
+
+def ledger_file(path: str | os.PathLike[str] | None, name_one: str) -> Path:
+    """The ledger a report reads: ``path``, or the one applications write by default; ``name_one`` says how to
+    name a ledger when the default is off."""
+    if path is not None:
+        return Path(path).expanduser()
+    found = ledger_path(None)
+    if found is None:
+        raise ReportError(f"the ledger is off ({ENV}=off): {name_one}")
+    return found
 
 
 def summarize(path: Path, by: str, period: Period, budget_usd: float | None = None) -> Summary:
