@@ -103,12 +103,12 @@ def latency(otel: Otel, switch: Switch, rounds: int, calls: int, seed: int) -> d
             per_call[on].append((time.perf_counter() - started) / calls)
         otel.flush()
     off, on = statistics.median(per_call[False]), statistics.median(per_call[True])
-    differences = [b - a for a, b in zip(per_call[False], per_call[True])]
+    differences = [b - a for a, b in zip(per_call[False], per_call[True], strict=True)]
     return {
         "off_us": off * 1e6,
         "on_us": on * 1e6,
         "added_us": statistics.median(differences) * 1e6,
-        "ratio": statistics.median(b / a for a, b in zip(per_call[False], per_call[True])),
+        "ratio": statistics.median(b / a for a, b in zip(per_call[False], per_call[True], strict=True)),
     }
 
 
