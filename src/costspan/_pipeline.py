@@ -90,7 +90,7 @@ class Pipeline:
 
     def end(self, call: Call, error: BaseException | None, completed: bool | None) -> None:
         end_ns = time.perf_counter_ns()
-        settlement = self._settle(call, error)
+        settlement = self._settle(call, error, completed)
         if call.hold is not None and self.guard is not None:
             if call.is_async and _schedule(self._settling, self._aend(call, settlement, error, completed, end_ns)):
                 return
@@ -98,7 +98,7 @@ class Pipeline:
         self._report(call, settlement, error, completed, end_ns)
 
     async def aend(self, call: Call, error: BaseException | None, completed: bool | None) -> None:
-        work = self._aend(call, self._settle(call, error), error, completed, time.perf_counter_ns())
+        work = self._aend(call, self._settle(call, error, completed), error, completed, time.perf_counter_ns())
         if call.hold is None or self.guard is None:
             await work  # nothing in it awaits: no cancellation can cut it short
             return
@@ -125,17 +125,17 @@ class Pipeline:
         except Exception as failure:
             self.log_failure("settling a call's budget", failure)
 
-    def _settle(self, call: Call, error: BaseException | None) -> Settlement:
+    def _settle(self, call: Call, error: BaseException | None, completed: bool | None) -> Settlement:
         try:
             if call.end_stream is not None:
                 call.end_stream(call)
         except Exception as failure:  # what the stream left for its end is lost, not the call's record
             self.log_failure("ending a stream", failure)
         try:
-            return settle(call, error, self.pricing)
+            return settle(call, error, completed, self.pricing)
         except Exception as failure:
             self.log_failure("settling a call", failure)
-            return unsettled(call, error)
+            return unsettled(call, error, completed)
 
     def _report(
         self, call: Call, settlement: Settlement, error: BaseException | None, completed: bool | None, end_ns: int

@@ -23,7 +23,7 @@ __all__ = ["NOT_BILLED", "Settlement", "settle", "unsettled"]
 class Settlement:
     """What one call used and cost.
 
-    ``usage`` is None for a call the provider did not bill (a request that failed before any output, token
+    ``usage`` is None for a call the provider did not bill (a request that failed before it answered, token
     counting); ``cost`` is None when the call was not billed, when no price is known for its model, or when its
     usage is unusable (then :attr:`unpriced`: never a silent $0). ``cost`` is always finite and non-negative.
     """
@@ -63,24 +63,25 @@ _COUNTS = (
 )
 
 
-def settle(call: Call, error: BaseException | None, pricing: Pricing) -> Settlement:
-    """The call's settlement. A step that fails is logged once and leaves what the others established."""
-    if not _billed(call, error):
+def settle(call: Call, error: BaseException | None, completed: bool | None, pricing: Pricing) -> Settlement:
+    """The call's settlement. A step that fails is logged once and leaves what the others established.
+    ``completed`` is None for a call that never opened a stream or response body, as in :meth:`Ender.end`."""
+    if not _billed(call, error, completed):
         return NOT_BILLED
     try:
         usage = _final_usage(call)
     except Exception as failure:
         call.log_failure("estimating a call's usage", failure)
-        return unsettled(call, error)
+        return unsettled(call, error, completed)
     if usage.unusable:
         return Settlement(usage, None)
     return Settlement(usage, _cost(call, pricing, usage))
 
 
-def unsettled(call: Call, error: BaseException | None) -> Settlement:
+def unsettled(call: Call, error: BaseException | None, completed: bool | None) -> Settlement:
     """The settlement of a call whose settling failed: its counts as read (each that is no token count taken as
     0), marked estimated and unusable, with no cost."""
-    if not _billed(call, error):
+    if not _billed(call, error, completed):
         return NOT_BILLED
     counts = {name: token_count(getattr(call, name)) or 0 for name in _COUNTS}
     return Settlement(Usage(**counts, estimated=True, unusable=True), None)
@@ -94,9 +95,11 @@ def priced_model(call: Call, pricing: Pricing) -> str:
     return call.model
 
 
-def _billed(call: Call, error: BaseException | None) -> bool:
-    # A request that failed before any output was billed nothing; one cut mid-stream was billed so far.
-    return call.billed and (error is None or call.usage_seen or bool(call.first_chunk_ns))
+def _billed(call: Call, error: BaseException | None, completed: bool | None) -> bool:
+    # A request that failed before the provider answered was billed nothing. Once it answered (a stream or a
+    # response body opened), the call was billed so far, however it then ended: a stream cancelled or dropped
+    # while its first chunk was on the way costs its input, as one closed there does.
+    return call.billed and (error is None or completed is not None or call.usage_seen)
 
 
 def _cost(call: Call, pricing: Pricing, usage: Usage) -> Cost | None:

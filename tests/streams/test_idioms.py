@@ -415,6 +415,40 @@ def test_task_cancelled_mid_stream(target: Target, server: ProviderServer, otel:
         _assert_estimated(attributes, target)
 
 
+@pytest.mark.parametrize("target", TARGETS, ids=[target.name for target in TARGETS])
+def test_task_cancelled_before_the_first_chunk(
+    target: Target, server: ProviderServer, otel: Any, instrumented: None
+) -> None:
+    """The provider answered and its first chunk is on the way when the task is cancelled (a client that gave up
+    on a slow model): the provider was sent the prompt, so the call costs its estimated input, never $0."""
+    with _driver(target.sdk, "async", server) as driver:
+        server.push(_reply(target, first_chunk_delay=0.5))
+
+        async def read() -> None:
+            async for chunk in await target.open(driver.client):
+                target.text(chunk)
+
+        async def cancel_while_waiting() -> None:
+            task = asyncio.create_task(read())
+            while not server.requests:
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.1)  # the answer's headers are out; its first chunk is not
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        driver.run(cancel_while_waiting())
+        _settle_dropped(driver)
+        attributes = otel.span().attributes
+        otel.lifecycle.assert_each_ended_once()
+        assert (attributes["costspan.stream.completed"], attributes["error.type"]) == (False, "CancelledError")
+        assert "gen_ai.response.time_to_first_chunk" not in attributes, "the first chunk had arrived"
+        assert attributes["costspan.usage.estimated"] is True
+        assert attributes["gen_ai.usage.input_tokens"] >= 1
+        assert attributes["gen_ai.usage.output_tokens"] == 0
+        assert attributes["gen_ai.usage.cost.amount"] == attributes["costspan.cost.input"] > 0
+
+
 # The SDKs' stream helpers, each read every way their docs show: (name, target, open, read, read_async).
 def _chat_helper(client: Any) -> Any:
     return client.chat.completions.stream(model="gpt-4.1", messages=MESSAGES)
