@@ -385,34 +385,43 @@ def _assert_estimated(attributes: Any, target: Target) -> None:
     assert attributes["gen_ai.usage.cost.amount"] > 0
 
 
+def _cancelled_read(driver: Driver, target: Target, otel: Any, when: Callable[[asyncio.Event], Awaitable[Any]]) -> Any:
+    """Read a stream in an asyncio task, as a service does, and cancel the task once ``when`` returns (it gets the
+    event the reader sets at the first text it sees); the attributes of the call's span, ended once, cancelled."""
+    texted = asyncio.Event()
+
+    async def read() -> None:
+        async for chunk in await target.open(driver.client):
+            if target.text(chunk):
+                texted.set()
+
+    async def cancel() -> None:
+        task = asyncio.create_task(read())
+        await when(texted)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    driver.run(cancel())
+    _settle_dropped(driver)
+    attributes = otel.span().attributes
+    otel.lifecycle.assert_each_ended_once()
+    assert (attributes["costspan.stream.completed"], attributes["error.type"]) == (False, "CancelledError")
+    return attributes
+
+
 @pytest.mark.parametrize("target", TARGETS, ids=[target.name for target in TARGETS])
 def test_task_cancelled_mid_stream(target: Target, server: ProviderServer, otel: Any, instrumented: None) -> None:
     """An asyncio task reading a stream is cancelled (a client went away, a timeout): the span ends once, marked
     incomplete and cancelled, with what was used so far."""
+
+    async def mid_stream(texted: asyncio.Event) -> None:
+        await texted.wait()
+        await asyncio.sleep(0.05)
+
     with _driver(target.sdk, "async", server) as driver:
         server.push(_reply(target, chunk_delay=0.02))
-        started = asyncio.Event()
-
-        async def read() -> None:
-            async for chunk in await target.open(driver.client):
-                if target.text(chunk):
-                    started.set()
-
-        async def cancel_mid_stream() -> None:
-            task = asyncio.create_task(read())
-            await started.wait()
-            await asyncio.sleep(0.05)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-
-        driver.run(cancel_mid_stream())
-        _settle_dropped(driver)
-        attributes = otel.span().attributes
-        otel.lifecycle.assert_each_ended_once()
-        assert attributes["costspan.stream.completed"] is False
-        assert attributes["error.type"] == "CancelledError"
-        _assert_estimated(attributes, target)
+        _assert_estimated(_cancelled_read(driver, target, otel, mid_stream), target)
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=[target.name for target in TARGETS])
@@ -421,32 +430,21 @@ def test_task_cancelled_before_the_first_chunk(
 ) -> None:
     """The provider answered and its first chunk is on the way when the task is cancelled (a client that gave up
     on a slow model): the provider was sent the prompt, so the call costs its estimated input, never $0."""
+
+    async def answered(texted: asyncio.Event) -> None:
+        while not server.requests:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.1)  # the answer's headers are out; its first chunk is not
+        assert not texted.is_set()
+
     with _driver(target.sdk, "async", server) as driver:
         server.push(_reply(target, first_chunk_delay=0.5))
-
-        async def read() -> None:
-            async for chunk in await target.open(driver.client):
-                target.text(chunk)
-
-        async def cancel_while_waiting() -> None:
-            task = asyncio.create_task(read())
-            while not server.requests:
-                await asyncio.sleep(0.005)
-            await asyncio.sleep(0.1)  # the answer's headers are out; its first chunk is not
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-
-        driver.run(cancel_while_waiting())
-        _settle_dropped(driver)
-        attributes = otel.span().attributes
-        otel.lifecycle.assert_each_ended_once()
-        assert (attributes["costspan.stream.completed"], attributes["error.type"]) == (False, "CancelledError")
-        assert "gen_ai.response.time_to_first_chunk" not in attributes, "the first chunk had arrived"
-        assert attributes["costspan.usage.estimated"] is True
-        assert attributes["gen_ai.usage.input_tokens"] >= 1
-        assert attributes["gen_ai.usage.output_tokens"] == 0
-        assert attributes["gen_ai.usage.cost.amount"] == attributes["costspan.cost.input"] > 0
+        attributes = _cancelled_read(driver, target, otel, answered)
+    assert "gen_ai.response.time_to_first_chunk" not in attributes, "the first chunk had arrived"
+    assert attributes["costspan.usage.estimated"] is True
+    assert attributes["gen_ai.usage.input_tokens"] >= 1
+    assert attributes["gen_ai.usage.output_tokens"] == 0
+    assert attributes["gen_ai.usage.cost.amount"] == attributes["costspan.cost.input"] > 0
 
 
 # The SDKs' stream helpers, each read every way their docs show: (name, target, open, read, read_async).
