@@ -6,46 +6,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from server_streams import STREAMING_APIS, client_for, open_stream, text_deltas
 
 from costspan.testing import ProviderServer, Reply
 
 if TYPE_CHECKING:
     from conftest import Sdk
 
-STREAMING_APIS = ["chat", "responses", "completions", "anthropic", "vertex", "bedrock"]
 TEXT = "one two three"
-MESSAGES = [{"role": "user", "content": "Hi"}]
-ANTHROPIC_MODELS = {
-    "anthropic": "claude-haiku-4-5",
-    "vertex": "claude-haiku-4-5@20251001",
-    "bedrock": "anthropic.claude-haiku-4-5-20251001-v1:0",
-}
-
-
-def open_stream(sdk: Sdk, api: str) -> Any:
-    if api == "chat":
-        return sdk.openai().chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
-    if api == "responses":
-        return sdk.openai().responses.create(model="gpt-4.1", input="Hi", stream=True)
-    if api == "completions":
-        return sdk.openai().completions.create(model="gpt-3.5-turbo-instruct", prompt="Hi", stream=True)
-    client = {"anthropic": sdk.anthropic, "vertex": sdk.vertex, "bedrock": sdk.bedrock}[api]()
-    return client.messages.create(model=ANTHROPIC_MODELS[api], max_tokens=8, messages=MESSAGES, stream=True)
-
-
-def text_deltas(items: list[Any]) -> list[str]:
-    """The text of each content delta, whichever API streamed it."""
-    texts = []
-    for item in items:
-        kind = getattr(item, "type", None)
-        if kind == "content_block_delta":
-            texts.append(item.delta.text)
-        elif kind == "response.output_text.delta":
-            texts.append(item.delta)
-        elif kind is None and item.choices:
-            choice = item.choices[0]
-            texts.append(choice.delta.content if hasattr(choice, "delta") else choice.text)
-    return [text for text in texts if text]
 
 
 def kinds(items: list[Any]) -> list[str]:
@@ -58,7 +26,7 @@ def kinds(items: list[Any]) -> list[str]:
 
 
 async def stream_items(sdk: Sdk, api: str) -> list[Any]:
-    return await sdk.drain(await sdk.call(open_stream(sdk, api)))
+    return await sdk.drain(await sdk.call(open_stream(client_for(sdk, api), api)))
 
 
 @pytest.mark.parametrize("api", STREAMING_APIS)
@@ -121,7 +89,7 @@ async def test_drop_after_counts_the_scripted_deltas(sdk: Sdk, server: ProviderS
     server.push(Reply(text=TEXT, chunks=3, drop_after=2, events=repeat_first_delta))
     items: list[Any] = []
     with pytest.raises(Exception):  # noqa: B017 - each SDK has its own error for a cut body
-        await sdk.drain(await sdk.call(open_stream(sdk, api)), items)
+        await sdk.drain(await sdk.call(open_stream(client_for(sdk, api), api)), items)
 
     assert text_deltas(items) == ["one", "one"]
 

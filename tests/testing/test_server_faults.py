@@ -9,51 +9,12 @@ import anthropic
 import httpx2
 import openai
 import pytest
+from server_streams import ANTHROPIC_APIS, OPENAI_APIS, client_for, open_stream, text_deltas
 
 from costspan.testing import ProviderServer, Reply
 
 if TYPE_CHECKING:
     from conftest import Sdk
-
-MESSAGES = [{"role": "user", "content": "Hi"}]
-OPENAI_APIS = ["chat", "responses", "completions"]
-ANTHROPIC_APIS = ["anthropic", "vertex", "bedrock"]
-MODELS = {
-    "anthropic": "claude-haiku-4-5",
-    "vertex": "claude-haiku-4-5@20251001",
-    "bedrock": "anthropic.claude-haiku-4-5-20251001-v1:0",
-}
-
-
-def client_for(sdk: Sdk, api: str, **options: Any) -> Any:
-    if api in OPENAI_APIS:
-        return sdk.openai(**options)
-    return {"anthropic": sdk.anthropic, "vertex": sdk.vertex, "bedrock": sdk.bedrock}[api](**options)
-
-
-def open_stream(client: Any, api: str) -> Any:
-    if api == "chat":
-        return client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
-    if api == "responses":
-        return client.responses.create(model="gpt-4.1", input="Hi", stream=True)
-    if api == "completions":
-        return client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Hi", stream=True)
-    return client.messages.create(model=MODELS[api], max_tokens=8, messages=MESSAGES, stream=True)
-
-
-def text_deltas(items: list[Any]) -> list[str]:
-    """The content text of each content delta, whichever API streamed them."""
-    texts = []
-    for item in items:
-        kind = getattr(item, "type", None)
-        if kind == "content_block_delta":
-            texts.append(item.delta.text)
-        elif kind == "response.output_text.delta":
-            texts.append(item.delta)
-        elif kind is None and item.choices:
-            choice = item.choices[0]
-            texts.append(choice.delta.content if hasattr(choice, "delta") else choice.text)
-    return [text for text in texts if text]
 
 
 @pytest.mark.parametrize("api", ["chat", "anthropic"])
