@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,6 +21,29 @@ from servers import binary
 
 WORKER = Path(__file__).with_name("worker.py")
 PASSWORD = "s3cret-DISTINCTIVE"
+
+
+def run_workers(script: Path, arguments: list[list[str]], timeout: float = 180) -> list[dict[str, Any]]:
+    """Start ``script`` once per argument list, let every process begin at once (each says "ready", then all are
+    told "go"), and return the JSON each reports as it exits, which it must do with status 0."""
+    workers = [
+        subprocess.Popen([sys.executable, str(script), *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for argv in arguments
+    ]
+    try:
+        for worker in workers:
+            assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        results = [json.loads(worker.communicate(timeout=timeout)[0]) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    assert [worker.returncode for worker in workers] == [0] * len(workers)
+    return results
 
 
 def free_port(cluster: bool = False) -> int:

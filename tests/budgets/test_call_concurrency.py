@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import openai
-from budgets.helpers import RedisServer, Stores
+from budgets.helpers import RedisServer, Stores, run_workers
 
 import costspan
 from costspan.testing import ProviderServer
@@ -44,24 +42,7 @@ def test_eight_processes_fifty_calls_each(redis_server: RedisServer, server: Pro
     config = {"limit_usd": 0.0075, "store": redis_server.url, "name": "calls-race", "on_store_error": "block"}
     budget = costspan.Budget(**config)
     options = {"budget": config, "base_url": server.openai_base_url, "calls": 50}
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), json.dumps(options)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        for _ in range(8)
-    ]
-    try:
-        for worker in workers:
-            assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
-        for worker in workers:
-            assert worker.stdin is not None
-            worker.stdin.write("go\n")
-            worker.stdin.flush()
-        results = [json.loads(worker.communicate(timeout=180)[0]) for worker in workers]
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
+    results = run_workers(WORKER, [[json.dumps(options)]] * 8)
     costs = [cost for result in results for cost in result["costs"]]
     refusals = [refusal for result in results for refusal in result["refusals"]]
     assert len(costs) + len(refusals) == 400

@@ -7,17 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import subprocess
-import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from budgets.helpers import WORKER, RedisServer, Stores
+from budgets.helpers import WORKER, RedisServer, Stores, run_workers
 
 from costspan.budgets import Budget, BudgetExceededError
 
@@ -26,33 +24,6 @@ NANOS = 1_000_000_000
 
 def nanos(usd: float) -> int:
     return round(usd * NANOS)
-
-
-def run_workers(mode: str, count: int, options: Callable[[int], dict[str, Any]]) -> list[dict[str, Any]]:
-    """Start ``count`` worker processes, let them all begin at once, and return what each reports."""
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), mode, json.dumps(options(index))],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for index in range(count)
-    ]
-    try:
-        for worker in workers:
-            assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
-        for worker in workers:
-            assert worker.stdin is not None
-            worker.stdin.write("go\n")
-            worker.stdin.flush()
-        results = [json.loads(worker.communicate(timeout=120)[0]) for worker in workers]
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-    assert [worker.returncode for worker in workers] == [0] * count
-    return results
 
 
 class Sampler:
@@ -95,7 +66,9 @@ def test_eight_processes_on_one_redis_budget(redis_server: RedisServer) -> None:
     config["on_store_error"] = "block"  # a store failure must fail the test, not let a call through unchecked
     budget = Budget(**config)
     with Sampler(budget).running() as sampler:
-        results = run_workers("race", 8, lambda index: {"budget": config, "seed": index, "calls": 50})
+        results = run_workers(
+            WORKER, [["race", json.dumps({"budget": config, "seed": seed, "calls": 50})] for seed in range(8)]
+        )
     settled = [cost for result in results for cost in result["settled"]]
     refusals = [refusal for result in results for refusal in result["refusals"]]
     assert len(settled) + len(refusals) == 8 * 50
@@ -165,7 +138,7 @@ def test_thresholds_fire_once_with_four_processes_racing(redis_server: RedisServ
     config = {"limit_usd": 1.0, "store": redis_server.url, "name": f"fire-{random.random()}", "action": "alert"}
     config["on_store_error"] = "block"
     options = {"budget": config, "events": str(events), "calls": 40, "amount": 0.01}
-    results = run_workers("thresholds", 4, lambda index: options)
+    results = run_workers(WORKER, [["thresholds", json.dumps(options)]] * 4)
     fired = [json.loads(line) for line in events.read_text().splitlines()]
     assert Counter(event["threshold"] for event in fired) == {0.5: 1, 0.8: 1, 1.0: 1}
     assert sorted(threshold for result in results for threshold in result["crossed"]) == [0.5, 0.8, 1.0]
