@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
+from costspan.ledger._schema import MIGRATIONS
 from servers import in_ci
 
-__all__ = ["assert_report_lines", "read_only_directory", "rows", "shows"]
+__all__ = ["assert_report_lines", "read_only_directory", "rows", "shows", "version_1_ledger"]
 
 
 def rows(path: Path, where: str = "1") -> list[dict[str, Any]]:
@@ -24,6 +25,20 @@ def rows(path: Path, where: str = "1") -> list[dict[str, Any]]:
     connection.row_factory = sqlite3.Row
     try:
         return [dict(row) for row in connection.execute(f"SELECT * FROM calls WHERE {where} ORDER BY id")]
+    finally:
+        connection.close()
+
+
+def version_1_ledger(path: Path, **row: Any) -> None:
+    """A ledger at ``path`` as the first schema left it, holding one call: ``row``'s columns, with its time
+    (2025-01-15T10:00Z), trace and span ids filled in."""
+    row = {"time": "2025-01-15T10:00:00.000000Z", "trace_id": "t", "span_id": "s", **row}
+    connection = sqlite3.connect(path)
+    try:
+        connection.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+        marks = ", ".join("?" * len(row))
+        connection.execute(f"INSERT INTO calls ({', '.join(row)}) VALUES ({marks})", tuple(row.values()))
+        connection.commit()
     finally:
         connection.close()
 

@@ -24,8 +24,7 @@ from costspan.ledger import SCHEMA_VERSION, ReportError
 from costspan.ledger import report as report_of
 from costspan.ledger._render import money, render_table
 from costspan.ledger._report import period_of, summarize
-from costspan.ledger._schema import MIGRATIONS
-from ledger_support import read_only_directory
+from ledger_support import read_only_directory, version_1_ledger
 
 
 def report(path: Path, *args: str) -> Any:
@@ -346,14 +345,7 @@ def test_a_newer_schema(seeded: tuple[Path, Any]) -> None:
 
 def test_an_older_schema_is_read_as_it_is_and_never_migrated(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
-    connection = sqlite3.connect(path)
-    connection.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
-    connection.execute(
-        "INSERT INTO calls (time, trace_id, span_id, request_model, cost_usd, user_id)"
-        " VALUES ('2025-01-15T10:00:00.000000Z', 't', 's', 'gpt-4.1', 0.5, 'u-1')"
-    )
-    connection.commit()
-    connection.close()
+    version_1_ledger(path, request_model="gpt-4.1", cost_usd=0.5, user_id="u-1")
     assert ok(path, "--date", "2025-01-15", "--utc", "--by", "user")[2:] == ["u-1: 1 request, $0.50", "Total: $0.50"]
     assert error(path, "--date", "2025-01-15", "--by", "team") == (
         "unknown --by key 'team': use model, provider, user, day, operation (this ledger has no attribution keys)"

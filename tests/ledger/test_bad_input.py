@@ -18,9 +18,8 @@ import openai
 import pytest
 
 from costspan.ledger import SCHEMA_VERSION, LedgerProcessor
-from costspan.ledger._schema import MIGRATIONS
 from costspan.testing import ProviderServer
-from ledger_support import read_only_directory, rows
+from ledger_support import read_only_directory, rows, version_1_ledger
 from support import API_KEY
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -116,14 +115,7 @@ def test_an_older_schema_is_migrated_and_keeps_its_rows(
     instrument: Callable[..., None], client: openai.OpenAI, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "ledger.db"
-    connection = sqlite3.connect(path)
-    connection.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
-    connection.execute(
-        "INSERT INTO calls (time, trace_id, span_id, provider, request_model, input_tokens, output_tokens, cost_usd)"
-        " VALUES ('2025-01-15T10:00:00.000000Z', 't', 's', 'openai', 'gpt-4.1', 10, 5, 0.25)"
-    )
-    connection.commit()
-    connection.close()
+    version_1_ledger(path, provider="openai", request_model="gpt-4.1", input_tokens=10, output_tokens=5, cost_usd=0.25)
     caplog.set_level(logging.INFO, logger="costspan")
     instrument(ledger=path)
     with __import__("costspan").attribution(user_id="u-1", team="search"):
