@@ -10,6 +10,7 @@ from typing import Any
 import openai
 import pytest
 
+import costspan
 from costspan.testing import ProviderServer
 from support import API_KEY
 
@@ -22,8 +23,6 @@ def ledger_file(tmp_path: Path) -> Path:
 @pytest.fixture
 def ledger(instrument: Callable[..., None], ledger_file: Path) -> Any:
     """costspan instrumented with the test's providers and a ledger at ``ledger_file``: the LedgerProcessor."""
-    import costspan
-
     instrument(ledger=ledger_file)
     return costspan.CostspanInstrumentor()._ledger
 

@@ -21,6 +21,7 @@ import openai
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
+import costspan
 from costspan.ledger import LedgerProcessor
 from costspan.testing import ProviderServer, Reply
 from ledger_support import rows
@@ -44,8 +45,6 @@ def test_a_call_becomes_a_row_with_the_spans_numbers(
         "completion_tokens_details": {"reasoning_tokens": 200},
     }
     server.push(Reply(usage=usage, chunks=4))
-    import costspan
-
     with costspan.attribution(user_id="u-42"), _chat(client, stream=True) as stream:
         for _ in stream:
             pass
