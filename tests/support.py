@@ -98,7 +98,9 @@ def make_driver(mode: str, sync_factory: Callable[[], Any], async_factory: Calla
     loop = asyncio.new_event_loop()
     client = async_factory()
     yield Driver(True, client, loop)
-    loop.run_until_complete(client.close())
+    # google-genai's async client closes with aclose(); the others' with an async close().
+    close = client.aclose if hasattr(client, "aclose") else client.close
+    loop.run_until_complete(close())
     loop.run_until_complete(loop.shutdown_asyncgens())
     loop.close()
     gc.collect()
