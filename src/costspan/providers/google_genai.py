@@ -92,8 +92,8 @@ def _start_embed(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str,
 
 def _read_usage(call: Call, usage: Any, final: bool) -> None:
     """A usage_metadata, field by field (the SDK does not bound its counts): input from any, output only from a
-    final one. A count that is absent means none of that kind (a blocked prompt has no candidates); one that is
-    unusable marks the call's usage estimated."""
+    final one. A count that is absent means none of that kind (a blocked prompt has no candidates) except the
+    prompt's, which every usage gives; one that is unusable marks the call's usage estimated."""
     if not is_record(call, "usage_metadata", usage):
         return
     prompt = count_of(call, "prompt_token_count", usage.prompt_token_count, required=True)
@@ -103,11 +103,12 @@ def _read_usage(call: Call, usage: Any, final: bool) -> None:
         call.input_tokens = prompt + tool_use
         call.input_seen = True
     if final:
-        thoughts = detail_count(call, "thoughts_token_count", usage.thoughts_token_count)
-        candidates = detail_count(call, "candidates_token_count", usage.candidates_token_count)
-        call.reasoning_tokens = thoughts
-        call.output_tokens = candidates + thoughts
-        call.usage_seen = True
+        call.reasoning_tokens = detail_count(call, "thoughts_token_count", usage.thoughts_token_count)
+        value = usage.candidates_token_count
+        candidates = 0 if value is None else count_of(call, "candidates_token_count", value)
+        if candidates is not None:  # else the settlement estimates the output from the text
+            call.output_tokens = candidates + call.reasoning_tokens
+            call.usage_seen = True
 
 
 def _finish_reasons(response: Any) -> list[str]:

@@ -1,6 +1,6 @@
 """Google's Gemini REST wire format, on the Gemini API's paths and Vertex AI's (project and express mode):
 ``:generateContent``, ``:streamGenerateContent?alt=sse``, and embeddings (``:batchEmbedContents`` on the Gemini
-API, ``:predict`` on Vertex AI)."""
+API, ``:embedContent`` and ``:predict`` on Vertex AI)."""
 
 from __future__ import annotations
 
@@ -101,13 +101,22 @@ def _generate(request: RecordedRequest, reply: Reply, match: re.Match[str]) -> R
 
 
 def _embed(request: RecordedRequest, reply: Reply, match: re.Match[str]) -> Response:
+    """The Gemini API's batchEmbedContents reports no usage (a scripted usage is sent as usageMetadata); Vertex
+    AI's embedContent (Gemini embedding models) a usageMetadata, and its predict (the others) each embedding's
+    token count."""
     body = request.body if isinstance(request.body, dict) else {}
-    if match["method"] == "batchEmbedContents":  # the Gemini API reports no usage for embeddings
+    method = match["method"]
+    if method == "batchEmbedContents":
         count = len(body.get("requests") or ())
-        return JsonResponse(200, {"embeddings": [{"values": _vector(i)} for i in range(count)]}, _headers(reply))
+        out: dict[str, Any] = {"embeddings": [{"values": _vector(i)} for i in range(count)]}
+        if reply.usage is not None:
+            out["usageMetadata"] = reply.usage
+        return JsonResponse(200, out, _headers(reply))
+    usage = reply.usage if reply.usage is not None else {"promptTokenCount": DEFAULT_INPUT_TOKENS}
+    if method == "embedContent":
+        return JsonResponse(200, {"embedding": {"values": _vector(0)}, "usageMetadata": usage}, _headers(reply))
     instances = body.get("instances") or ()
-    usage = reply.usage if reply.usage is not None else {"tokenCount": DEFAULT_INPUT_TOKENS}
-    statistics = {"token_count": usage.get("tokenCount"), "truncated": False}
+    statistics = {"token_count": usage.get("promptTokenCount"), "truncated": False}
     predictions = [{"embeddings": {"values": _vector(i), "statistics": statistics}} for i in range(len(instances))]
     metadata = {"billableCharacterCount": sum(len(str(item.get("content", ""))) for item in instances)}
     return JsonResponse(200, {"predictions": predictions, "metadata": metadata}, _headers(reply))
@@ -123,5 +132,9 @@ ROUTES = (
         _generate,
         error_response,
     ),
-    Route(re.compile(f"{_MODELS}(?P<model>[^/:]+):(?P<method>batchEmbedContents|predict)$"), _embed, error_response),
+    Route(
+        re.compile(f"{_MODELS}(?P<model>[^/:]+):(?P<method>batchEmbedContents|embedContent|predict)$"),
+        _embed,
+        error_response,
+    ),
 )
