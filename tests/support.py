@@ -69,8 +69,11 @@ class Driver:
             manager.__exit__(None, None, None)
 
 
-# Ids and timestamps differ between two runs of the same scripted exchange.
-VOLATILE = frozenset({"id", "created", "created_at", "completed_at", "sequence_number", "item_id"})
+# Ids and timestamps differ between two runs of the same scripted exchange (google-genai's chunks carry their
+# response id and the HTTP response's Date header).
+VOLATILE = frozenset(
+    {"id", "created", "created_at", "completed_at", "sequence_number", "item_id", "response_id", "date"}
+)
 
 
 def scrub(value: Any) -> Any:
