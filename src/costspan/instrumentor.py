@@ -26,20 +26,21 @@ from .ledger import LedgerProcessor
 from .ledger._setup import add_ledger
 from .pricing import Pricing
 from .providers import anthropic as anthropic_provider
+from .providers import bedrock as bedrock_provider
 from .providers import google_genai as google_genai_provider
 from .providers import openai as openai_provider
 from .telemetry import Telemetry
 
 __all__ = ["CostspanInstrumentor"]
 
-_PROVIDERS = (openai_provider, anthropic_provider, google_genai_provider)
+_PROVIDERS = (openai_provider, anthropic_provider, google_genai_provider, bedrock_provider)
 # BaseInstrumentor.instrument's own keywords, which it takes before _instrument sees the others.
 _BASE_KEYWORDS = ("skip_dep_check", "raise_exception_on_conflict")
 _logger = logging.getLogger("costspan")
 
 
 class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Instruments every installed provider SDK (openai, anthropic, google-genai).
+    """Instruments every installed provider SDK (openai, anthropic, google-genai, boto3's bedrock-runtime).
 
     ``CostspanInstrumentor().instrument(tracer_provider=..., meter_provider=..., **options)``; the options are
     those of :class:`costspan.config.Options`.

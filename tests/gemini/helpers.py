@@ -10,6 +10,7 @@ from typing import Any
 
 from google import genai
 from google.genai import types
+from google.genai._api_client import BaseApiClient
 from google.oauth2.credentials import Credentials
 
 from costspan.testing import ProviderServer
@@ -30,8 +31,10 @@ def gemini_client(server: ProviderServer, platform: str = "gemini") -> genai.Cli
     expires is never refreshed, so nothing leaves the machine. Each client would load the CA bundle twice (half a
     second) for TLS the loopback server does not speak; the tests' clients share one context."""
     tls = _tls()
+    # Newer SDKs also make one for aiohttp and websockets ("ssl"), which older ones would hand httpx, unknown.
+    websockets = {"ssl": tls} if hasattr(BaseApiClient, "_ensure_websocket_ssl_ctx") else {}
     options = types.HttpOptions(
-        base_url=server.url, client_args={"verify": tls}, async_client_args={"verify": tls, "ssl": tls}
+        base_url=server.url, client_args={"verify": tls}, async_client_args={"verify": tls, **websockets}
     )
     if platform == "gemini":
         return genai.Client(api_key=API_KEY, http_options=options)
