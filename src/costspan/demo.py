@@ -93,6 +93,40 @@ def _anthropic_step(server: ProviderServer) -> None:
         _anthropic_calls(claude, server)
 
 
+def _gemini_step(server: ProviderServer) -> None:
+    from google import genai
+    from google.genai import types
+
+    client = genai.Client(api_key="demo-key", http_options=types.HttpOptions(base_url=server.url))
+    with attribution(user_id="u-gemini"):
+        thinking = {"promptTokenCount": 3000, "cachedContentTokenCount": 2048, "candidatesTokenCount": 400,
+                    "thoughtsTokenCount": 1200, "totalTokenCount": 4600}  # fmt: skip
+        server.push(Reply(usage=thinking, chunks=20))
+        for _ in client.models.generate_content_stream(model="gemini-2.5-flash", contents=_USER["content"]):
+            pass
+
+
+def _bedrock_step(server: ProviderServer) -> None:
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=server.url,
+        aws_access_key_id="AKIADEMO",
+        aws_secret_access_key="demo-secret",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    with attribution(user_id="u-bedrock"):
+        server.push(Reply(usage={"inputTokens": 1400, "outputTokens": 300, "totalTokens": 1700}))
+        client.converse(
+            modelId="us.anthropic.claude-haiku-4-5-20251001-v1:0",
+            messages=[{"role": "user", "content": [{"text": _USER["content"]}]}],
+            inferenceConfig={"maxTokens": 512},
+        )
+
+
 INTERNS = Budget(0.005, window="day", scope="team", name="interns-daily")
 """The demo's budget: $0.005 a day for the calls of ``team="interns"``."""
 
@@ -118,7 +152,13 @@ def _budget_calls(client: Any, server: ProviderServer) -> None:
 
 _refusals: list[str] = []
 
-STEPS: list[Callable[[ProviderServer], None]] = [_openai_step, _anthropic_step, _budget_step]
+STEPS: list[Callable[[ProviderServer], None]] = [
+    _openai_step,
+    _anthropic_step,
+    _gemini_step,
+    _bedrock_step,
+    _budget_step,
+]
 """The demo's calls, in order: each step makes its calls against the local server."""
 
 

@@ -21,7 +21,7 @@ def test_demo_reports_from_its_ledger_what_the_spans_say() -> None:
     per_model: dict[str, list[float | None]] = defaultdict(list)
     for name, amount in re.findall(r"^\w+ (\S+) .*?  (?:\$(\d+\.\d+)|   unpriced)  user=", spans, re.MULTILINE):
         per_model[name].append(float(amount) if amount else None)
-    spans_total = float(re.search(r"Total: \$(\d+\.\d+) over 11 calls", spans).group(1))
+    spans_total = float(re.search(r"Total: \$(\d+\.\d+) over 13 calls", spans).group(1))
     # The call the budget refused was never sent: a span, and no ledger row.
     (refused,) = [line for line in spans.splitlines() if "[refused by a budget: nothing sent]" in line]
     assert refused.startswith("chat gpt-4.1 ") and "user=u-intern" in refused
@@ -31,7 +31,7 @@ def test_demo_reports_from_its_ledger_what_the_spans_say() -> None:
         spans,
         re.MULTILINE,
     )
-    assert sum(len(amounts) for amounts in per_model.values()) == 10
+    assert sum(len(amounts) for amounts in per_model.values()) == 12
     lines = report.split("\n\n", 1)[1].strip().splitlines()
     assert re.fullmatch(r"Daily Summary \(\d{4}-\d{2}-\d{2}\)", lines[0])
     assert lines[1] == "=" * len(lines[0])
