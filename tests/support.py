@@ -96,16 +96,13 @@ def make_driver(mode: str, sync_factory: Callable[[], Any], async_factory: Calla
     if mode == "sync":
         client = sync_factory()
         yield Driver(False, client)
-        if hasattr(client, "close"):  # google-genai's clients before 1.3x have none
-            client.close()
+        client.close()
         return
     loop = asyncio.new_event_loop()
     client = async_factory()
     yield Driver(True, client, loop)
-    # google-genai's async client closes with aclose() (before 1.3x not at all); the others' with an async close().
-    close = getattr(client, "aclose", None) or getattr(client, "close", None)
-    if close is not None:
-        loop.run_until_complete(close())
+    # google-genai's async client closes with aclose(); the others' with an async close().
+    loop.run_until_complete(client.aclose() if hasattr(client, "aclose") else client.close())
     loop.run_until_complete(loop.shutdown_asyncgens())
     loop.close()
     gc.collect()

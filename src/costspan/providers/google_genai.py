@@ -28,7 +28,7 @@ from ._common import count_of, detail_count, is_record, request_attributes, serv
 __all__ = ["REQUIREMENT", "endpoints", "helper_closes"]
 
 # The SDK versions costspan instruments (pyproject's google extra says the same); see the instrumentor.
-REQUIREMENT = "google-genai>=1.30,<4"
+REQUIREMENT = "google-genai>=1.50,<4"
 GEMINI = "gcp.gemini"
 VERTEX_AI = "gcp.vertex_ai"
 
