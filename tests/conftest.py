@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -153,6 +153,18 @@ def instrument(otel: Otel) -> Iterator[Instrument]:
 @pytest.fixture
 def instrumented(instrument: Instrument) -> None:
     instrument()
+
+
+@pytest.fixture
+def bare_then_instrumented(instrument: Instrument) -> Callable[[Callable[[], Any]], tuple[Any, Any]]:
+    """``bare_then_instrumented(run)``: the same scripted exchange on the bare SDK, then with costspan."""
+
+    def twice(run: Callable[[], Any]) -> tuple[Any, Any]:
+        with instrument.paused():
+            bare = run()
+        return bare, run()
+
+    return twice
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ methods, raw responses and exceptions."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import anthropic
@@ -13,26 +12,12 @@ import pytest
 from anthropic.lib.streaming import AsyncMessageStream, MessageStream
 from conftest import Instrument
 
-import costspan
 from costspan.testing import ProviderServer, Reply
 from support import Driver, scrub
 
 MODEL = "claude-haiku-4-5"
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 USAGE = {"input_tokens": 9, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0, "output_tokens": 5}
-
-
-@pytest.fixture
-def bare_then_instrumented(instrument: Callable[..., None]) -> Callable[[Callable[[], Any]], tuple[Any, Any]]:
-    """The same scripted exchange uninstrumented, then instrumented."""
-
-    def twice(run: Callable[[], Any]) -> tuple[Any, Any]:
-        costspan.CostspanInstrumentor().uninstrument()
-        bare = run()
-        instrument()
-        return bare, run()
-
-    return twice
 
 
 def test_stream_events_unchanged(ant: Driver, server: ProviderServer, bare_then_instrumented, otel) -> None:

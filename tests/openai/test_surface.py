@@ -3,14 +3,12 @@ and exceptions."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import openai
 import pytest
 from conftest import Instrument
 
-import costspan
 from costspan.testing import ProviderServer, Reply
 from support import Driver, scrub
 
@@ -19,19 +17,6 @@ MESSAGES = [{"role": "user", "content": "Say hello."}]
 
 def _dump(items: list[Any]) -> list[Any]:
     return [scrub(item) for item in items]
-
-
-def _twice(oai: Driver, instrument: Callable[..., None], run: Callable[[], list[Any]]) -> tuple[list[Any], list[Any]]:
-    """The same scripted exchange uninstrumented, then instrumented."""
-    costspan.CostspanInstrumentor().uninstrument()
-    bare = run()
-    instrument()
-    return bare, run()
-
-
-@pytest.fixture
-def bare_then_instrumented(oai: Driver, instrument: Callable[..., None]) -> Callable[..., tuple[list, list]]:
-    return lambda run: _twice(oai, instrument, run)
 
 
 def test_chat_chunks_unchanged(oai: Driver, server: ProviderServer, bare_then_instrumented, otel) -> None:
