@@ -1,4 +1,5 @@
-"""Amazon Bedrock through boto3's ``bedrock-runtime`` client (``aws.bedrock``): Converse and ConverseStream.
+"""Amazon Bedrock through boto3's ``bedrock-runtime`` client (``aws.bedrock``): Converse, ConverseStream,
+InvokeModel and InvokeModelWithResponseStream.
 
 Every botocore client sends its operations through ``BaseClient._make_api_call(operation_name, api_params)``;
 botocore builds client classes at run time, so that one method is what there is to patch, and patching it covers
@@ -8,12 +9,17 @@ of the shared machinery, whose request is the operation's parameters; a streamin
 ``stream`` is the event stream costspan proxies (and puts back in the dict the user gets).
 
 Usage: Converse's ``usage`` (``inputTokens`` without cache reads and writes, which costspan adds, as for
-Anthropic), ConverseStream's in its closing ``metadata`` event. A stream that ends before it has exact nothing:
-input is estimated from the request, output from the text streamed.
+Anthropic), ConverseStream's in its closing ``metadata`` event. InvokeModel's body is the model's own (Anthropic,
+Llama, Mistral, Nova, ...) and is the user's to read: its counts come from Bedrock's ``X-Amzn-Bedrock-*-Token-Count``
+response headers, which every model has; InvokeModelWithResponseStream's from the
+``amazon-bedrock-invocationMetrics`` of its last chunk, and its text from each chunk's body (the shapes of
+Anthropic, Llama, Mistral and Nova). A stream that ends before its counts has exact nothing: input is estimated
+from the request, output from the text streamed.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,6 +29,7 @@ from .._call import Call
 from .._endpoint import Endpoint
 from .._pipeline import Pipeline
 from .._wrap import Wrapper, make_wrapper
+from ..usage import token_count
 from ._common import count_of, detail_count, malformed, request_attributes, server_of_url
 
 __all__ = ["REQUIREMENT", "endpoints", "helper_closes", "wrappers"]
@@ -124,12 +131,120 @@ def _read_event(call: Call, event: Any) -> bool:
     return False
 
 
+# An InvokeModel body's output bound, by model family: Anthropic, Llama, Mistral; Nova's is in inferenceConfig.
+_MAX_TOKENS_KEYS = ("max_tokens", "max_gen_len", "max_new_tokens")
+_HEADER = "x-amzn-bedrock-{}-token-count"
+
+
+def _invoke_body(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The request body InvokeModel sends (bytes or a string of JSON), parsed once per call; {} if it is not."""
+    body = params.get("body")
+    try:
+        parsed = json.loads(body) if isinstance(body, (bytes, str)) else None
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _start_invoke(call: Call, instance: Any, kwargs: dict[str, Any], stream: bool) -> dict[str, Any]:
+    body = _invoke_body(kwargs["params"])
+    nova = body.get("inferenceConfig")
+    config = nova if isinstance(nova, dict) else body
+    bound = next((config[key] for key in _MAX_TOKENS_KEYS if key in config), None)
+    request = {"messages": body.get("messages", body.get("prompt")), "system": body.get("system")}
+    sent = {
+        "modelId": kwargs["params"].get("modelId"),
+        **request,
+        "inferenceConfig": {"maxTokens": bound, "temperature": config.get("temperature"), "topP": config.get("top_p")},
+    }
+    _start(call, instance, {"params": sent}, stream)
+    return kwargs
+
+
+def _start_invoke_plain(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return _start_invoke(call, instance, kwargs, stream=False)
+
+
+def _start_invoke_stream(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return _start_invoke(call, instance, kwargs, stream=True)
+
+
+def _header_count(call: Call, headers: Mapping[str, Any], kind: str, required: bool) -> int | None:
+    value = headers.get(_HEADER.format(kind))
+    if value is None:
+        return count_of(call, _HEADER.format(kind), None, required)
+    count = token_count(int(value)) if isinstance(value, str) and value.isdigit() else None
+    return count if count is not None else count_of(call, _HEADER.format(kind), value, required)
+
+
+def _read_invoke(call: Call, response: Any) -> None:
+    """InvokeModel: the counts Bedrock puts in the response headers; the body stays unread for the user."""
+    _read_metadata(call, response)
+    headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
+    usage = {
+        "inputTokens": _header_count(call, headers, "input", required=True),
+        "outputTokens": _header_count(call, headers, "output", required=True),
+        "cacheReadInputTokens": _header_count(call, headers, "cache-read-input", required=False),
+        "cacheWriteInputTokens": _header_count(call, headers, "cache-write-input", required=False),
+    }
+    _read_usage(call, usage)
+
+
+_METRICS = "amazon-bedrock-invocationMetrics"
+
+
+def _chunk_text(event: Mapping[str, Any]) -> Any:
+    """The generated text of one model's stream chunk: Anthropic, Nova, Llama, Mistral."""
+    delta = event.get("delta") or (event.get("contentBlockDelta") or {}).get("delta")
+    if isinstance(delta, dict):
+        return delta.get("text") or delta.get("thinking") or delta.get("partial_json")
+    outputs = event.get("outputs")
+    if isinstance(outputs, list) and outputs and isinstance(outputs[0], dict):
+        return outputs[0].get("text")
+    return event.get("generation")
+
+
+def _read_invoke_chunk(call: Call, event: Any) -> bool:
+    """Per chunk: its JSON (the user decodes it too), its text, and on the last one Bedrock's invocation metrics."""
+    data = (event.get("chunk") or {}).get("bytes")
+    if not data:
+        return False
+    decoded = json.loads(data)
+    text = _chunk_text(decoded)
+    if isinstance(text, str) and text:
+        call.output_parts.append(text)
+    metrics = decoded.get(_METRICS)
+    if metrics is not None:
+        _read_invocation_metrics(call, metrics)
+    return False
+
+
+def _read_invocation_metrics(call: Call, metrics: Any) -> None:
+    if not isinstance(metrics, Mapping):
+        malformed(call, _METRICS, metrics, "an object")
+        return
+    usage = {
+        "inputTokens": metrics.get("inputTokenCount"),
+        "outputTokens": metrics.get("outputTokenCount"),
+        "cacheReadInputTokens": metrics.get("cacheReadInputTokenCount"),
+        "cacheWriteInputTokens": metrics.get("cacheWriteInputTokenCount"),
+    }
+    _read_usage(call, usage)
+
+
 # operation -> the endpoint that reads it, and the key of its result that holds its event stream (None: no stream).
 _OPERATIONS: dict[str, tuple[Endpoint, str | None]] = {
     "Converse": (Endpoint(_CLIENT, "Converse", "chat", _start_converse, _read_converse), None),
     "ConverseStream": (
         Endpoint(_CLIENT, "ConverseStream", "chat", _start_converse_stream, _read_converse, _read_event),
         "stream",
+    ),
+    "InvokeModel": (Endpoint(_CLIENT, "InvokeModel", "chat", _start_invoke_plain, _read_invoke), None),
+    "InvokeModelWithResponseStream": (
+        Endpoint(
+            _CLIENT, "InvokeModelWithResponseStream", "chat", _start_invoke_stream, _read_invoke, _read_invoke_chunk
+        ),
+        "body",
     ),
 }
 
