@@ -14,7 +14,7 @@ from ledger_support import shows
 
 def test_demo_reports_from_its_ledger_what_the_spans_say() -> None:
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("costspan")), "demo"], capture_output=True, text=True, timeout=60
+        [str(Path(sys.executable).with_name("costspan")), "demo"], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
     spans, report = result.stdout.split("The same calls, as `costspan report` prints them")
