@@ -34,8 +34,9 @@ from ._common import count_of, detail_count, malformed, request_attributes, serv
 
 __all__ = ["REQUIREMENT", "endpoints", "helper_closes", "wrappers"]
 
-# The botocore versions costspan instruments (Converse is in 1.34.116 on); pyproject's bedrock extra says the same.
-REQUIREMENT = "botocore>=1.35,<2"
+# The botocore versions costspan instruments (1.38 on: older ones drop Converse's cache counts); pyproject's
+# bedrock extra says the same.
+REQUIREMENT = "botocore>=1.38,<2"
 BEDROCK = "aws.bedrock"
 SERVICE = "bedrock-runtime"
 
