@@ -16,7 +16,7 @@ CLI = str(Path(sys.executable).with_name("costspan"))
 
 
 def test_demo_reports_from_its_ledger_what_the_spans_say() -> None:
-    result = subprocess.run([CLI, "demo"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([CLI, "demo"], capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr
     spans, report = result.stdout.split("The same calls, as `costspan report` prints them")
     report = report.partition("\nThe demo's ledger stays at ")[0]
@@ -54,13 +54,13 @@ def test_demo_reports_from_its_ledger_what_the_spans_say() -> None:
 def test_the_demos_next_step_is_a_report_command_that_works() -> None:
     """The demo ends with the command to run next; run as printed (a shell parses it), it reads the calls the demo
     made, from a ledger that outlives the demo."""
-    demo = subprocess.run([CLI, "demo"], capture_output=True, text=True, timeout=60, check=True).stdout
+    demo = subprocess.run([CLI, "demo"], capture_output=True, text=True, timeout=180, check=True).stdout
     command = demo.rstrip().splitlines()[-1].strip()
     assert command.startswith("costspan report --ledger ")
 
     path = f"{Path(CLI).parent}{os.pathsep}{os.environ['PATH']}"  # where pip put the costspan command
     shown = subprocess.run(
-        ["sh", "-c", command], capture_output=True, text=True, timeout=60, env={**os.environ, "PATH": path}
+        ["sh", "-c", command], capture_output=True, text=True, timeout=180, env={**os.environ, "PATH": path}
     )
     assert shown.returncode == 0, shown.stderr
     by_user = dict(line.split(": ", 1) for line in shown.stdout.splitlines()[2:])
