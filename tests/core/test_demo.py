@@ -27,6 +27,12 @@ def test_demo_prints_every_call_with_its_cost() -> None:
     # the provider's exact usage.
     assert any(re.match(r"chat gpt-4\.1 +in +1850 \(cache read +1536.*out +240 .*\$0\.003316", line) for line in lines)
     assert sum(bool(re.match(r"chat claude-sonnet-4-6 .*out +350 .*", line)) for line in lines) == 2
+    # What makes up a cost beyond tokens at list rates is said on its line: Claude's 3 web searches at $10 per
+    # thousand, o4-mini at the flex tier's prices.
+    (haiku,) = [line for line in lines if line.startswith("chat claude-haiku-4-5 ")]
+    assert "$0.035400" in haiku and "[incl. $0.030000 web search and other request fees]" in haiku
+    (o4,) = [line for line in lines if line.startswith("chat o4-mini ")]
+    assert o4.endswith("[flex tier prices]")
     priced = [float(amount) for amount in re.findall(r"\$(\d+\.\d+)  user=", result.output)]
     total = float(re.search(r"Total: \$(\d+\.\d+) over 13 calls", result.output).group(1))
     assert abs(sum(priced) - total) < 1e-5
