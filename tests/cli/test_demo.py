@@ -64,6 +64,6 @@ def test_the_demos_next_step_is_a_report_command_that_works() -> None:
     )
     assert shown.returncode == 0, shown.stderr
     by_user = dict(line.split(": ", 1) for line in shown.stdout.splitlines()[2:])
-    assert set(by_user) == {"u-claude", "u-demo", "u-intern", "Total"}
+    assert set(by_user) == {"u-bedrock", "u-claude", "u-demo", "u-gemini", "u-intern", "Total"}
     # The demo's own calls, as the demo's own report showed them (a demo starts its ledger anew).
     assert by_user["Total"] == demo.split("The same calls")[1].split("Total: ")[1].splitlines()[0]
