@@ -182,6 +182,10 @@ class Options:
     """The output a budget reserves for a request that sets no ``max_tokens`` (or ``max_completion_tokens`` /
     ``max_output_tokens``); a stream that outgrows it extends its reservation.
     Env: ``COSTSPAN_DEFAULT_MAX_OUTPUT_TOKENS=8192``."""
+    tokenizer_download: bool = option(False, _flag, _parse_flag, default_text="false")
+    """Let tiktoken download its encoding (from OpenAI's public blob store) when it is not on this machine yet; by
+    default costspan uses it only when already cached (``TIKTOKEN_CACHE_DIR``) and otherwise estimates tokens from
+    characters, so that instrumenting opens no connection. Env: ``COSTSPAN_TOKENIZER_DOWNLOAD=true``."""
     ledger: LedgerOption = option(
         None, _ledger, parse_env, default_text="a ledger only where costspan sets up the providers"
     )

@@ -105,7 +105,7 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         for provider in _PROVIDERS:
             if _supported(provider.REQUIREMENT):
                 self._patch_provider(provider, pipeline)
-        load_tokenizer_in_background()
+        load_tokenizer_in_background(options.tokenizer_download)
 
     def _patch_provider(self, provider: Any, pipeline: Pipeline) -> None:
         for endpoint in provider.endpoints():
