@@ -3,7 +3,9 @@
 Prices come from genai-prices. Each (provider, model, service tier) is resolved once into a
 :class:`ResolvedPrice` of plain floats (USD per token, long-context tiers, per-request fees) and cached, so
 pricing a call is a handful of float multiplications: no pydantic, no Decimal. An unknown model is unpriced
-(``None``, never a silent $0), logged once at WARNING on the ``costspan`` logger, and never raises.
+(``None``, never a silent $0), logged once at WARNING on the ``costspan`` logger (the first
+:data:`UNPRICED_LOG_LIMIT` models by name, then a count), and never raises. The cache of resolved prices is
+bounded: a server that names a new model in every response costs memory and log lines only up to those bounds.
 
 Billing rules, as genai-prices applies them:
 
@@ -81,6 +83,10 @@ _Key = tuple[str, str, str | None]
 _SECTIONS = ("aliases", "models", "discounts")
 _MODEL_KEYS = ("provider", "input", "output", "cache_read", "cache_write", "cache_write_1h", "per_request")
 _PER_MILLION = 1_000_000
+_CACHE_SIZE = 1024
+"""Resolved prices kept (a model, provider and service tier each); past it the oldest is dropped."""
+UNPRICED_LOG_LIMIT = 20
+"""Models without a price logged by name; past them, the count of further lookups is logged (at 1, 10, 100...)."""
 MAX_PRICE_FILE_BYTES = 4 * 1024 * 1024
 """A price file larger than this is refused unread (the prices of every model genai-prices knows take ~0.5 MiB)."""
 # Values from a price file in error messages: short, and never deeper than a few levels however deep the data.
@@ -238,6 +244,8 @@ class Pricing:
         self._configured: set[str] = set()
         self._discounts: dict[str, float] = {}
         self._warned: set[tuple[str, str]] = set()
+        self._unlogged = 0
+        self._next_count_log = 1
         if prices is not None:
             self._configure(prices if isinstance(prices, PriceConfig) else read_prices(prices))
         for name, model in (aliases or {}).items():
@@ -304,7 +312,11 @@ class Pricing:
     def _refresh(self, key: _Key) -> ResolvedPrice | None:
         with self._lock:
             price = self._resolve_logged(*key)
-            self._cache[key] = price
+            cache = self._cache
+            if len(cache) >= _CACHE_SIZE and key not in cache:
+                # Model names come from servers too: the oldest entry goes, and is resolved again if it returns.
+                del cache[next(iter(cache))]
+            cache[key] = price
         return price
 
     def _resolve_logged(self, provider: str, model: str, service_tier: str | None) -> ResolvedPrice | None:
@@ -337,9 +349,23 @@ class Pricing:
         return 1.0
 
     def _warn_once(self, provider: str, model: str, message: str, *args: object, exc_info: bool = False) -> None:
-        if (provider, model) not in self._warned:
+        """One line per model without a price, for the first :data:`UNPRICED_LOG_LIMIT` of them; then a line
+        with the count of lookups that found none, at each power of ten."""
+        if (provider, model) in self._warned:
+            return
+        if len(self._warned) < UNPRICED_LOG_LIMIT:
             self._warned.add((provider, model))
             _logger.warning(message, *args, exc_info=exc_info)
+            return
+        self._unlogged += 1
+        if self._unlogged >= self._next_count_log:
+            self._next_count_log *= 10
+            _logger.warning(
+                "costspan: %d more lookups found no price for a model (past the first %d models, not named one by "
+                "one); their calls are reported unpriced",
+                self._unlogged,
+                UNPRICED_LOG_LIMIT,
+            )
 
     def _configure(self, config: PriceConfig) -> None:
         for name, model in config.aliases.items():
