@@ -186,6 +186,10 @@ class Options:
     """Let tiktoken download its encoding (from OpenAI's public blob store) when it is not on this machine yet; by
     default costspan uses it only when already cached (``TIKTOKEN_CACHE_DIR``) and otherwise estimates tokens from
     characters, so that instrumenting opens no connection. Env: ``COSTSPAN_TOKENIZER_DOWNLOAD=true``."""
+    capture_content: bool | None = option(None, _flag, default_text="off")
+    """Put message content on spans (``gen_ai.input.messages``, ``gen_ai.system_instructions``,
+    ``gen_ai.output.messages``; see :mod:`costspan._content`). None (the default) follows
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, which is off unless set."""
     ledger: LedgerOption = option(
         None, _ledger, parse_env, default_text="a ledger only where costspan sets up the providers"
     )
