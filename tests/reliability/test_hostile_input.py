@@ -1,24 +1,28 @@
 """Hostile input from a server: what a response says is data, and costspan's memory and logs stay bounded however
 many distinct values it sends. (Hostile usage fields and SSE event orders: tests/usage/test_usage_objects.py and
 tests/usage/test_event_sequences.py; hostile price files: tests/config/test_price_files.py and below; hostile
-attribution values: tests/reliability/test_load.py.)"""
+attribution values: below.)"""
 
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reliability.conftest import Figures
 
 import costspan
 from costspan.pricing import UNPRICED_LOG_LIMIT, Pricing
 from costspan.testing import ProviderServer, Reply
+from ledger_support import rows
 from support import API_KEY
 
 NAMES = int(os.environ.get("COSTSPAN_HOSTILE_NAMES", "3000"))
@@ -34,7 +38,7 @@ def _pricing() -> Pricing:
 
 
 def test_model_names_chosen_by_the_server_are_bounded(
-    instrumented: None, server: ProviderServer, otel: object, caplog: pytest.LogCaptureFixture
+    instrumented: None, server: ProviderServer, otel: object, caplog: pytest.LogCaptureFixture, figures: Figures
 ) -> None:
     """Defect 4 of issue 18: 3,000 model names a server made up left 6,002 price-cache entries, 6,000 WARNING
     lines and +38 MB. Now: the cache keeps at most 1,024 entries, the first 20 names are logged and then a count
@@ -68,6 +72,8 @@ def test_model_names_chosen_by_the_server_are_bounded(
     assert "more lookups found no price for a model" in lines[-1]
     assert not any("made-up-model-2999" in line for line in lines)
     assert growth < PRICING_GROWTH_BOUND, f"pricing kept {growth} bytes over the last {measured} names"
+    figures.count("hostile inputs: model names from the server", NAMES)
+    figures.count("calls", NAMES)
 
 
 JSON = st.recursive(
@@ -93,12 +99,13 @@ HOSTILE = settings(max_examples=60, deadline=None, suppress_health_check=[Health
 @HOSTILE
 @given(document=JSON | SECTIONS, suffix=st.sampled_from([".json", ".toml"]))
 def test_a_hostile_price_file_is_usable_or_one_value_error(
-    tmp_path_factory: pytest.TempPathFactory, document: object, suffix: str
+    tmp_path_factory: pytest.TempPathFactory, figures: Figures, document: object, suffix: str
 ) -> None:
     """Whatever a price file holds (any JSON value, or TOML text that is not), reading it gives a configuration
     or a ValueError naming the file: never another exception, never a hang."""
     import json
 
+    figures.count("hostile inputs: price files", 1)
     path = Path(tmp_path_factory.mktemp("prices")) / f"prices{suffix}"
     path.write_text(json.dumps(document), encoding="utf-8")
     try:
@@ -110,10 +117,12 @@ def test_a_hostile_price_file_is_usable_or_one_value_error(
 @HOSTILE
 @given(name=st.text(min_size=1, max_size=200))
 def test_any_model_name_from_the_server_is_data(
-    instrumented: None, server: ProviderServer, otel: object, name: str
+    instrumented: None, server: ProviderServer, otel: object, figures: Figures, name: str
 ) -> None:
     """A response model of any text (markup, control characters, lone surrogates escaped by JSON) is recorded
     as given and the call is unchanged."""
+    figures.count("hostile inputs: model names from the server", 1)
+    figures.count("calls", 1)
     otel.exporter.clear()  # type: ignore[attr-defined]
     server.push(Reply(model=name))
     with openai.OpenAI(base_url=server.openai_base_url, api_key=API_KEY, max_retries=0) as client:
@@ -121,3 +130,33 @@ def test_any_model_name_from_the_server_is_data(
     assert reply.model == name
     (span,) = otel.spans()  # type: ignore[attr-defined]
     assert span.attributes["gen_ai.response.model"] == name
+
+
+@settings(HOSTILE, max_examples=25)  # each example instruments with a ledger of its own
+@given(user=st.text(min_size=1, max_size=100), team=st.text(max_size=100))
+def test_any_attribution_value_round_trips(
+    instrument: Callable[..., None],
+    server: ProviderServer,
+    otel: object,
+    tmp_path_factory: pytest.TempPathFactory,
+    figures: Figures,
+    user: str,
+    team: str,
+) -> None:
+    """Attribution values of any text (markup, quotes, SQL, control characters) reach the span and the ledger
+    exactly as given."""
+    figures.count("hostile inputs: attribution values", 2)
+    figures.count("calls", 1)
+    ledger_file = Path(tmp_path_factory.mktemp("ledger")) / "ledger.db"
+    instrument(ledger=ledger_file)
+    try:
+        with (
+            openai.OpenAI(base_url=server.openai_base_url, api_key=API_KEY, max_retries=0) as client,
+            costspan.attribution(user_id=user, team=team),
+        ):
+            client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES)
+        assert costspan.CostspanInstrumentor()._ledger.force_flush()
+        (row,) = rows(ledger_file)
+    finally:
+        costspan.CostspanInstrumentor().uninstrument()
+    assert (row["user_id"], json.loads(row["attributes"])) == (user, {"team": team})
