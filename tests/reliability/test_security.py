@@ -5,12 +5,14 @@ and, under load and with content capture, tests/reliability/test_secrets.py.)"""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from costspan.testing import ProviderServer
 from support import child_environment
 
 # Blocks the network for the whole child process: every name lookup and connection fails, and is recorded. The
@@ -75,3 +77,23 @@ def test_only_an_intact_cached_encoding_is_local(tmp_path: Path, monkeypatch: py
         assert _tokens._cache_file() is None
 
     assert not _tokens._available_locally()
+
+
+def test_the_test_server_listens_on_loopback_only(server: ProviderServer) -> None:
+    host, port = server._http.server_address[:2]
+    assert host == "127.0.0.1"
+    assert server.openai_base_url.startswith(f"http://127.0.0.1:{port}")
+    with pytest.raises(OSError), socket.create_connection((_outward_address(), port), timeout=2):
+        pass
+
+
+def _outward_address() -> str:
+    """This machine's address on its first non-loopback interface (no packet leaves: UDP connect only routes)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere real
+        return str(probe.getsockname()[0])
+    except OSError:
+        pytest.skip("no non-loopback interface to try")
+    finally:
+        probe.close()
