@@ -13,6 +13,7 @@ from typing import Any
 
 import openai
 import pytest
+from core.test_security import SECRET_ANSWER, SECRET_HEADER, SECRET_PROMPT, SECRET_SYSTEM
 from providers import PROVIDERS, WAYS, ProviderUnderTest
 
 import costspan
@@ -20,10 +21,6 @@ from costspan._content import MAX_ATTRIBUTE_CHARS, MAX_TEXT_CHARS
 from costspan.testing import ProviderServer, Reply
 from support import API_KEY
 
-SECRET_PROMPT = "my secret prompt 0xC0FFEE"
-SECRET_SYSTEM = "secret system prompt 0xFACADE"
-SECRET_ANSWER = "the secret answer 0xBEEF"
-SECRET_HEADER = "header-secret-1234"
 INPUT, OUTPUT, SYSTEM = "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"
 CAPTURE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
