@@ -20,7 +20,8 @@ import costspan
 from costspan.testing import ProviderServer, Reply
 from support import API_KEY
 
-# CI: 3,000 calls, every other one of the first 2,000 an interrupted stream (what fits the suite's time budget on two cores);
+# CI: 3,000 calls, every other one of the first 2,000 an interrupted stream (what fits the suite's time budget
+# on two cores);
 # COSTSPAN_SOAK=1: 100,000 calls, every tenth a stream.
 CALLS = int(os.environ.get("COSTSPAN_SOAK_CALLS", 100_000 if SOAK else 3_000))
 STREAM_EVERY = 10 if SOAK else 2
