@@ -95,15 +95,17 @@ def _median_call_seconds(server: ProviderServer, endpoint: str) -> float:
 def test_a_dead_telemetry_backend_adds_no_latency(
     server: ProviderServer, endpoints: dict[str, str], figures: Figures
 ) -> None:
-    best: dict[str, float] = {}
-    for _ in range(ROUNDS):  # interleaved, best of the rounds: the machine's own noise is not the backend's
+    medians: dict[str, list[float]] = {kind: [] for kind in endpoints}
+    for _ in range(ROUNDS):  # interleaved rounds, so that the machine's own drift hits every kind alike
         for kind, endpoint in endpoints.items():
-            best[kind] = min(best.get(kind, float("inf")), _median_call_seconds(server, endpoint))
+            medians[kind].append(_median_call_seconds(server, endpoint))
+    healthy = min(medians["healthy"])
+    noise = max(medians["healthy"]) - healthy  # how much a healthy endpoint's rounds differ among themselves
     for kind in ("down", "black-holed"):
-        added = best[kind] - best["healthy"]
+        added = min(medians[kind]) - healthy
         figures.largest(f"latency added: OTLP endpoint {kind} (ms)", round(max(added, 0.0) * 1000, 3))
         figures.count(f"faults: OTLP endpoint {kind} (calls)", ROUNDS * CALLS_PER_ROUND)
-        assert added <= 0.05 * best["healthy"], f"{kind}: {best[kind] * 1000:.2f} ms vs {best['healthy'] * 1000:.2f}"
+        assert added <= 0.05 * healthy + noise, f"{kind}: {medians[kind]} vs healthy {medians['healthy']}"
 
 
 FAULTS: dict[str, tuple[Reply, bool, dict[str, Any]]] = {
