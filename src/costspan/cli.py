@@ -222,6 +222,7 @@ def estimate(
     """A call's input tokens and cost before it is sent."""
     from ._estimate import estimate as estimate_call
     from ._tokens import load_tokenizer
+    from .config import Options
 
     if (prompt is None) == (messages_file is None):
         raise click.ClickException("give the call's input as --prompt TEXT or --messages FILE.json (one of them)")
@@ -229,7 +230,7 @@ def estimate(
         raise click.ClickException(f"--max-output-tokens {max_output_tokens}: expected a non-negative number of tokens")
     messages = prompt if prompt is not None else _read_messages(messages_file)  # type: ignore[arg-type]
     pricing, config, used = _pricing(prices_file)
-    exact = load_tokenizer(timeout=10)
+    exact = load_tokenizer(timeout=10, allow_download=Options.load({}).tokenizer_download)
     with _quiet_pricing(), _one_line_errors():
         result = estimate_call(
             model,

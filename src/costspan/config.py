@@ -184,6 +184,14 @@ class Options:
     """The output a budget reserves for a request that sets no ``max_tokens`` (or ``max_completion_tokens`` /
     ``max_output_tokens``); a stream that outgrows it extends its reservation.
     Env: ``COSTSPAN_DEFAULT_MAX_OUTPUT_TOKENS=8192``."""
+    tokenizer_download: bool = option(False, _flag, _parse_flag, default_text="false")
+    """Let tiktoken download its encoding (from OpenAI's public blob store) when it is not on this machine yet; by
+    default costspan uses it only when already cached (``TIKTOKEN_CACHE_DIR``) and otherwise estimates tokens from
+    characters, so that instrumenting opens no connection. Env: ``COSTSPAN_TOKENIZER_DOWNLOAD=true``."""
+    capture_content: bool | None = option(None, _flag, default_text="off")
+    """Put message content on spans (``gen_ai.input.messages``, ``gen_ai.system_instructions``,
+    ``gen_ai.output.messages``; see :mod:`costspan._content`). None (the default) follows
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, which is off unless set."""
     ledger: LedgerOption = option(
         None,
         _ledger,
