@@ -22,8 +22,9 @@ from rich.console import Console
 from costspan.cli import main
 from costspan.ledger import SCHEMA_VERSION, ReportError
 from costspan.ledger import report as report_of
-from costspan.ledger._render import money, render_table
+from costspan.ledger._render import render_table
 from costspan.ledger._report import period_of, summarize
+from costspan.ledger._summary import money
 from ledger_support import read_only_directory, version_1_ledger
 
 
@@ -228,7 +229,7 @@ def test_the_report_from_python_reads_the_applications_ledger(
     with pytest.raises(ReportError, match=f"^no ledger at {default} "):
         report_of()
     monkeypatch.setenv("COSTSPAN_LEDGER", "off")
-    with pytest.raises(ReportError, match=r"^the ledger is off \(COSTSPAN_LEDGER=off\): pass the path of a ledger"):
+    with pytest.raises(ReportError, match=r"^the ledger is off \(COSTSPAN_LEDGER=off\): pass the path or URL of"):
         report_of()
 
 
