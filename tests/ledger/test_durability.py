@@ -104,9 +104,9 @@ def _fill(directory: Path) -> Path:
 def test_a_full_disk_then_freed_writes_every_held_call_in_batches_that_fit(
     otel: Any, instrumented: None, client: openai.OpenAI, small_disk: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """1,500 calls wait while the 1 MiB disk is full. Once the filler is gone there is room for them in batches,
-    but not as the one transaction that would need their pages twice (in the WAL and, at the checkpoint, in the
-    database): they are written in batches that fit, and the ledger goes on taking calls."""
+    """1,500 calls wait while the 1 MiB disk is full. Then 128 KiB are freed: not room for all of them in one
+    transaction, but for hundreds in smaller ones, which are written; the rest wait, and are written once the disk
+    has room for them all. The ledger goes on taking calls."""
     path = small_disk / "ledger.db"
     processor = LedgerProcessor(path)
     otel.tracer_provider.add_span_processor(processor)
@@ -117,6 +117,9 @@ def test_a_full_disk_then_freed_writes_every_held_call_in_batches_that_fit(
         _chat(client)
     assert not processor.force_flush()
     assert any("failed (database or disk is full)" in message for message in caplog.messages)
+    os.truncate(filler, max(0, filler.stat().st_size - 128 * 1024))
+    assert not processor.force_flush()
+    assert len(rows(path)) > 50, "what fits in the space freed was not written"
     filler.unlink()
     deadline = time.monotonic() + 30
     while not processor.force_flush():
