@@ -9,10 +9,10 @@ from typing import Any
 
 import openai
 import pytest
+from ledger.postgres_server import PostgresServer
 
 import costspan
 from costspan.testing import ProviderServer
-from ledger.postgres_server import PostgresServer
 from support import API_KEY
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from budgets.helpers import free_port
+
 from servers import in_ci
 
 __all__ = ["PASSWORD", "PostgresServer"]
