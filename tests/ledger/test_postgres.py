@@ -22,6 +22,7 @@ from budgets.helpers import run_workers
 from click.testing import CliRunner
 from ledger.postgres_server import PASSWORD, PostgresServer
 
+import costspan
 from costspan.cli import main
 from costspan.ledger import LedgerProcessor
 from costspan.ledger._report import period_of, summarize
@@ -120,3 +121,22 @@ def test_a_report_of_an_empty_or_missing_ledger_says_so(postgres: PostgresServer
     result = CliRunner().invoke(main, ["report", "--ledger", postgres.url("no_such_database")])
     assert result.exit_code == 1 and PASSWORD not in result.output
     assert "cannot read the ledger at postgresql://costspan@127.0.0.1" in result.output
+
+
+def test_the_environment_names_a_postgresql_ledger_and_its_password_is_never_logged(
+    postgres_url: str,
+    instrument: Any,
+    client: openai.OpenAI,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="costspan")
+    monkeypatch.setenv("COSTSPAN_LEDGER", postgres_url)
+    instrument()
+    client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES)
+    processor = costspan.CostspanInstrumentor()._ledger
+    assert processor.force_flush()
+    assert len(_pg_rows(postgres_url)) == 1
+    database = postgres_url.rsplit("/", 1)[1]
+    assert "costspan: recording LLM calls in the ledger at postgresql://costspan@127.0.0.1:" in caplog.text
+    assert f"/{database}" in caplog.text and PASSWORD not in caplog.text

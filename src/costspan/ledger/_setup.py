@@ -9,7 +9,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from ._paths import ENV, LedgerOption, default_ledger_path, is_url, ledger_path
+from ._paths import ENV, LedgerOption, default_ledger_path, is_url, ledger_path, redacted
 from ._processor import LedgerProcessor
 
 __all__ = ["add_ledger"]
@@ -41,7 +41,13 @@ def add_ledger(
     default = option is None or option is True
     path = default_ledger_path() if default else ledger_path(option)
     assert path is not None
-    processor = LedgerProcessor(path, create_directory=default, **processor_options)
+    try:
+        processor = LedgerProcessor(path, create_directory=default, **processor_options)
+    except ImportError as missing:  # a postgresql:// ledger without psycopg installed
+        if from_code:
+            raise
+        _log.error("costspan: %s=%s: %s; no ledger is written", ENV, redacted(str(path)), missing)
+        return None
     provider.add_span_processor(processor)
     where = processor.engine.where
     if option is None:
