@@ -2,7 +2,7 @@
 the server stopped and restarted mid-run loses nothing within the queue's bound and writes nothing twice; and
 ``costspan report`` over it prints what it prints over an SQLite ledger holding the same calls.
 
-The multi-process run makes 8 x 200 calls by default (CI); ``COSTSPAN_LEDGER_FULL_RUN=1`` makes the 8 x 2,000 of
+The multi-process run makes 8 x 125 calls by default (CI); ``COSTSPAN_LEDGER_FULL_RUN=1`` makes the 8 x 2,000 of
 issue 19 (about a minute on two cores)."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from costspan.ledger._report import period_of, summarize
 from costspan.testing import ProviderServer
 
 WORKER = Path(__file__).with_name("ledger_worker.py")
-CALLS = 2000 if os.environ.get("COSTSPAN_LEDGER_FULL_RUN") == "1" else 200
+CALLS = 2000 if os.environ.get("COSTSPAN_LEDGER_FULL_RUN") == "1" else 125
 MESSAGES = [{"role": "user", "content": "hi"}]
 EVERY_DAY = ("--since", "2000-01-01", "--utc")
 
