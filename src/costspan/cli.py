@@ -18,8 +18,9 @@ import click
 
 from .demo import run_demo
 from .ledger import ENV
-from .ledger._render import budget_lines, render_csv, render_json, render_plain, render_table
+from .ledger._render import render_csv, render_json, render_table
 from .ledger._report import ReportError, ledger_file, period_of, summarize
+from .ledger._summary import budget_lines, render_plain
 from .pricing import PriceConfig, Pricing, read_prices
 
 __all__ = ["main"]
@@ -57,7 +58,12 @@ def main() -> None:
     metavar="|".join(_FORMATS),
     help="table (plain text when piped), csv or json.",
 )
-@click.option("--ledger", "path", metavar="PATH", help=f"The ledger file (default: ${ENV}, or the per-user default).")
+@click.option(
+    "--ledger",
+    "path",
+    metavar="PATH|URL",
+    help=f"The ledger file, or a postgresql:// URL (default: ${ENV}, or the per-user default).",
+)
 def report(
     by: str,
     day: str | None,
@@ -76,7 +82,7 @@ def report(
         if budget is not None and not budget > 0:
             raise ReportError(f"--budget {budget:g}: expected a positive number of USD")
         period = period_of(day=day, since=since, until=until, last=last, utc=utc)
-        summary = summarize(ledger_file(path, "--ledger PATH names a ledger file"), by, period, budget)
+        summary = summarize(ledger_file(path, "--ledger PATH|URL names a ledger"), by, period, budget)
     if output == "json":
         click.echo(render_json(summary), nl=False)
     elif output == "csv":

@@ -138,7 +138,9 @@ def _ledger(value: object) -> LedgerOption:
         check_not_a_word(value, "True (the default path) or False (no ledger)")
     if isinstance(value, (bool, str, os.PathLike)):
         return value
-    raise TypeError(f"got {_repr.repr(value)}, expected the ledger's path, True (the default path) or False (none)")
+    raise TypeError(
+        f"got {_repr.repr(value)}, expected the ledger's path or URL, True (the default path) or False (none)"
+    )
 
 
 def _token_count(value: object) -> int:
@@ -199,9 +201,10 @@ class Options:
         default_text="a ledger only where costspan sets up the providers",
         env_level=logging.ERROR,
     )
-    """The SQLite usage ledger's path, ``True`` for the default path, ``False`` for none; None (the default) writes
-    it at the default path only when costspan sets up the OpenTelemetry providers itself (see
-    :mod:`costspan.ledger`). Env: ``COSTSPAN_LEDGER=/path/ledger.db``, ``COSTSPAN_LEDGER=off``."""
+    """The usage ledger: an SQLite file's path or a ``postgresql://`` URL, ``True`` for the default path, ``False``
+    for none; None (the default) writes it at the default path only when costspan sets up the OpenTelemetry
+    providers itself (see :mod:`costspan.ledger`). Env: ``COSTSPAN_LEDGER=/path/ledger.db``,
+    ``COSTSPAN_LEDGER=postgresql://user:password@host/db``, ``COSTSPAN_LEDGER=off``."""
 
     @classmethod
     def load(cls, kwargs: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Options:
