@@ -72,8 +72,8 @@ def test_the_default_output_is_the_daily_summary(ledger: Path) -> None:
 
 def test_a_range_by_provider(ledger: Path) -> None:
     assert ok(ledger, "--since", "2025-01-14", "--until", "2025-01-16", "--utc", "--by", "provider") == [
-        "Summary (2025-01-14 to 2025-01-16) UTC",
-        "======================================",
+        "Summary by provider (2025-01-14 to 2025-01-16) UTC",
+        "==================================================",
         "openai: 4 requests, $3.25 (+1 unpriced)",
         "anthropic: 1 request, $2.00",
         "Total: $5.25 (+1 unpriced)",
@@ -89,7 +89,33 @@ def test_a_range_by_provider(ledger: Path) -> None:
     ],
 )
 def test_by_user_attribution_key_and_day(ledger: Path, by: str, expected: list[str]) -> None:
-    assert ok(ledger, "--date", "2025-01-15", "--utc", "--by", by)[2:-1] == expected
+    lines = ok(ledger, "--date", "2025-01-15", "--utc", "--by", by)
+    assert lines[0] == f"Daily Summary by {by} (2025-01-15) UTC"
+    assert lines[2:-1] == expected
+
+
+def test_the_report_leaves_no_file_beside_the_ledger(ledger: Path) -> None:
+    """A report only reads: a WAL ledger that no writer has open is read with no -wal or -shm file left beside."""
+    connection = sqlite3.connect(ledger)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.close()
+    before = sorted(path.name for path in ledger.parent.iterdir())
+
+    assert ok(ledger, "--date", "2025-01-15", "--utc")[-1] == "Total: $3.25 (+1 unpriced)"
+    assert report_of(ledger, day="2025-01-15", utc=True).total.requests == 4
+
+    assert sorted(path.name for path in ledger.parent.iterdir()) == before
+
+
+def test_csv_and_json_amounts_have_no_float_noise(seeded: tuple[Path, Any]) -> None:
+    path, add = seeded
+    for hour, cost in enumerate((0.0001, 0.0002, 0.0003)):
+        add(f"2025-01-15T0{hour}:00:00.000000Z", "gpt-4.1-nano", cost)
+    assert 0.0001 + 0.0002 + 0.0003 != 0.0006, "the sum this test is about"
+
+    assert ok(path, "--date", "2025-01-15", "--utc", "--format", "csv")[1].endswith(",0.0006,0")
+    document = json.loads("\n".join(ok(path, "--date", "2025-01-15", "--utc", "--format", "json")))
+    assert document["rows"][0]["cost_usd"] == document["total"]["cost_usd"] == 0.0006
 
 
 @pytest.mark.parametrize(
@@ -236,9 +262,9 @@ def test_the_report_from_python_reads_the_applications_ledger(
 @pytest.mark.parametrize(
     ("options", "error", "message"),
     [
-        ({"by": "tema"}, ReportError, "unknown --by key 'tema'"),
-        ({"since": "2025-02-01", "until": "2025-01-01"}, ReportError, "--since 2025-02-01 is after --until"),
-        ({"day": "15/01/2025"}, ReportError, "--date '15/01/2025': expected a date as YYYY-MM-DD"),
+        ({"by": "tema"}, ReportError, "unknown by key 'tema'"),
+        ({"since": "2025-02-01", "until": "2025-01-01"}, ReportError, "since=2025-02-01 is after until=2025-01-01"),
+        ({"day": "15/01/2025"}, ReportError, "day='15/01/2025': expected a date as YYYY-MM-DD"),
         ({"budget_usd": 0}, ValueError, "budget_usd=0: expected a positive number of USD"),
     ],
 )

@@ -40,7 +40,8 @@ def test_daily_summary_prints_the_ledgers_numbers(run_example: Any, tmp_path: Pa
     assert warning == f"Warning: {share:.0%} of the $0.05 budget spent"
 
     *teams, total_line = by_team.splitlines()
-    assert teams[:2] == [title, "=" * len(title)]
+    team_title = f"Daily Summary by team ({date.today().isoformat()})"
+    assert teams[:2] == [team_title, "=" * len(team_title)]
     assert_report_lines(teams[2:], [dict(row, team=json.loads(row["attributes"])["team"]) for row in written], "team")
     assert shows(total_line.removeprefix("Total: "), total)
 

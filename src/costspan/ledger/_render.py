@@ -12,7 +12,7 @@ import io
 import json
 from typing import Any
 
-from ._summary import Line, Summary, budget_lines, cost_text
+from ._summary import COST_DECIMALS, Line, Summary, budget_lines, cost_text
 
 __all__ = ["render_csv", "render_json", "render_table"]
 
@@ -46,7 +46,13 @@ def render_table(summary: Summary, width: int) -> Any:
 
 
 def _record(line: Line) -> dict[str, Any]:
-    return {"key": line.key, **{name: getattr(line, name) for name in _FIELDS}}
+    return {"key": line.key, **_numbers(line)}
+
+
+def _numbers(line: Line) -> dict[str, Any]:
+    numbers = {name: getattr(line, name) for name in _FIELDS}
+    numbers["cost_usd"] = round(line.cost_usd, COST_DECIMALS)
+    return numbers
 
 
 def render_json(summary: Summary) -> str:
@@ -57,7 +63,7 @@ def render_json(summary: Summary) -> str:
         "since": period.start.isoformat() if period.start else None,
         "until": period.end.isoformat() if period.end else None,
         "rows": [_record(line) for line in summary.lines],
-        "total": {name: getattr(summary.total, name) for name in _FIELDS},
+        "total": _numbers(summary.total),
     }
     if summary.budget_usd is not None:
         document["budget"] = {"limit_usd": summary.budget_usd, "share_used": summary.budget_share}
@@ -69,5 +75,5 @@ def render_csv(summary: Summary) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([summary.by, *_FIELDS])
     for line in summary.lines:
-        writer.writerow([line.key, *(getattr(line, name) for name in _FIELDS)])
+        writer.writerow([line.key, *_numbers(line).values()])
     return out.getvalue()

@@ -12,7 +12,7 @@ from typing import Any
 
 from ._engine import Reader, engine_for
 from ._paths import ENV, Target, is_url, ledger_path
-from ._summary import Line, Period, ReportError, Summary
+from ._summary import COST_DECIMALS, Line, Period, ReportError, Summary
 
 __all__ = [
     "BUILT_IN_KEYS",
@@ -27,6 +27,9 @@ __all__ = [
 ]
 
 BUILT_IN_KEYS = ("model", "provider", "user", "day", "operation")
+# How an error names what the user gave: the CLI's flags, or report()'s arguments.
+CLI_NAMES = {"by": "--by", "day": "--date", "since": "--since", "until": "--until", "last": "--last"}
+PYTHON_NAMES = {"by": "by", "day": "day", "since": "since", "until": "until", "last": "last"}
 _NONE = {"model": "(unknown)", "provider": "(unknown)", "operation": "(unknown)"}
 _NUMBERS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd")
 
@@ -53,8 +56,8 @@ def report(
     """
     if budget_usd is not None and not budget_usd > 0:
         raise ValueError(f"budget_usd={budget_usd!r}: expected a positive number of USD")
-    period = period_of(day=_iso_day(day), since=_iso_day(since), until=_iso_day(until), utc=utc)
-    return summarize(ledger_file(path, "pass the path or URL of a ledger"), by, period, budget_usd)
+    period = period_of(day=_iso_day(day), since=_iso_day(since), until=_iso_day(until), utc=utc, names=PYTHON_NAMES)
+    return summarize(ledger_file(path, "pass the path or URL of a ledger"), by, period, budget_usd, PYTHON_NAMES)
 
 
 def _iso_day(value: date | str | None) -> str | None:
@@ -72,11 +75,14 @@ def ledger_file(path: str | os.PathLike[str] | None, name_one: str) -> Target:
     return found
 
 
-def summarize(ledger: Target, by: str, period: Period, budget_usd: float | None = None) -> Summary:
-    """The summary of the ledger at ``ledger`` (a path or a PostgreSQL URL) per ``by`` over ``period``."""
+def summarize(
+    ledger: Target, by: str, period: Period, budget_usd: float | None = None, names: dict[str, str] = CLI_NAMES
+) -> Summary:
+    """The summary of the ledger at ``ledger`` (a path or a PostgreSQL URL) per ``by`` over ``period``; its title
+    is the period's, naming the grouping unless it is the default (by model), as SPEC.md's shape has it."""
     reader = engine_for(ledger).open_reader()
     try:
-        key, key_parameters = _key_expression(reader, by, period.utc)
+        key, key_parameters = _key_expression(reader, by, period.utc, names)
         where, parameters = _where(reader, period)
         columns = reader.columns
         selected = ", ".join(f"SUM({_column(name, columns)})" for name in _NUMBERS)
@@ -91,8 +97,11 @@ def summarize(ledger: Target, by: str, period: Period, budget_usd: float | None 
     if by == "day":
         lines.sort(key=lambda line: line.key)
     else:
-        lines.sort(key=lambda line: (-line.cost_usd, -line.requests, line.key))
-    return Summary(period.title, by, lines, _total(lines), budget_usd, period)
+        # Amounts to the price data's precision: engines sum floats in their own order, and their last bits must
+        # not decide the order of two groups that cost the same.
+        lines.sort(key=lambda line: (-round(line.cost_usd, COST_DECIMALS), -line.requests, line.key))
+    title = period.title if by == "model" else period.title.replace("Summary (", f"Summary by {by} (", 1)
+    return Summary(title, by, lines, _total(lines), budget_usd, period)
 
 
 def _column(name: str, columns: frozenset[str]) -> str:
@@ -100,7 +109,7 @@ def _column(name: str, columns: frozenset[str]) -> str:
     return name if name in columns else "NULL"
 
 
-def _key_expression(reader: Reader, by: str, utc: bool) -> tuple[str, Sequence[object]]:
+def _key_expression(reader: Reader, by: str, utc: bool, names: dict[str, str]) -> tuple[str, Sequence[object]]:
     columns = reader.columns
     if by == "model":
         return f"COALESCE({_column('request_model', columns)}, {_column('response_model', columns)})", ()
@@ -117,7 +126,7 @@ def _key_expression(reader: Reader, by: str, utc: bool) -> tuple[str, Sequence[o
             return reader.attribute(), (parameter,)
     known = reader.attribution_keys()
     raise ReportError(
-        f"unknown --by key {by!r}: use {', '.join(BUILT_IN_KEYS)}"
+        f"unknown {names['by']} key {by!r}: use {', '.join(BUILT_IN_KEYS)}"
         + (
             f", or an attribution key of this ledger: {', '.join(known)}"
             if known
@@ -178,27 +187,32 @@ def period_of(
     last: str | None = None,
     utc: bool = False,
     now: datetime | None = None,
+    names: dict[str, str] = CLI_NAMES,
 ) -> Period:
-    """The period ``--date`` / ``--since`` / ``--until`` / ``--last`` name (default: today), in local days or UTC."""
+    """The period ``--date`` / ``--since`` / ``--until`` / ``--last`` name (default: today), in local days or UTC;
+    errors call them by ``names`` (the CLI's flags, or report()'s arguments)."""
     zone = UTC if utc else None
     now = (now or datetime.now(UTC)).astimezone(zone)
     if last is not None:
         if day is not None or since is not None or until is not None:
-            raise ReportError("--last cannot be combined with --date, --since or --until")
-        return _last(last, now, utc)
+            raise ReportError(f"{names['last']} cannot be combined with {_either(names, 'day', 'since', 'until')}")
+        return _last(last, now, utc, names["last"])
     first: date | None
     final: date | None
     if day is not None:
         if since is not None or until is not None:
-            raise ReportError("--date cannot be combined with --since or --until")
-        first = final = _day("--date", day)
+            raise ReportError(f"{names['day']} cannot be combined with {_either(names, 'since', 'until')}")
+        first = final = _day(names["day"], day)
     else:
-        first = _day("--since", since) if since is not None else None
-        final = _day("--until", until) if until is not None else (now.date() if first is not None else None)
+        first = _day(names["since"], since) if since is not None else None
+        final = _day(names["until"], until) if until is not None else (now.date() if first is not None else None)
     if first is None and final is None:
         first = final = now.date()
     if first is not None and final is not None and first > final:
-        raise ReportError(f"--since {first.isoformat()} is after --until {final.isoformat()}: no day is in that range")
+        raise ReportError(
+            f"{_given(names['since'], first.isoformat())} is after {_given(names['until'], final.isoformat())}: "
+            "no day is in that range"
+        )
     start = _midnight(first, zone) if first is not None else None
     end = _midnight(final + timedelta(days=1), zone) if final is not None else None
     return Period(start, end, _title(first, final) + (" UTC" if utc else ""), utc)
@@ -212,11 +226,22 @@ def _title(first: date | None, final: date | None) -> str:
     return f"Summary ({first.isoformat()} to {final.isoformat()})"
 
 
-def _last(text: str, now: datetime, utc: bool) -> Period:
+def _given(option: str, value: str) -> str:
+    """``--since 2025-01-01`` on the command line, ``since=2025-01-01`` in Python."""
+    return f"{option} {value}" if option.startswith("--") else f"{option}={value}"
+
+
+def _either(names: dict[str, str], *options: str) -> str:
+    return ", ".join(names[option] for option in options[:-1]) + f" or {names[options[-1]]}"
+
+
+def _last(text: str, now: datetime, utc: bool, option: str) -> Period:
     value = text.strip().lower()
     count, unit = value[:-1], value[-1:]
     if unit not in _UNITS or not count.isdigit() or int(count) == 0:
-        raise ReportError(f"--last {text!r}: expected a number of hours, days or weeks, such as 24h, 7d or 2w")
+        raise ReportError(
+            f"{_given(option, repr(text))}: expected a number of hours, days or weeks, such as 24h, 7d or 2w"
+        )
     if unit == "h":
         return Period(now - timedelta(hours=int(count)), None, f"Summary (last {value})", utc)
     days = int(count) * (7 if unit == "w" else 1)
@@ -230,7 +255,7 @@ def _day(option: str, text: str) -> date:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise ReportError(f"{option} {text!r}: expected a date as YYYY-MM-DD") from None
+        raise ReportError(f"{_given(option, repr(text))}: expected a date as YYYY-MM-DD") from None
 
 
 def _midnight(day: date, zone: timezone | None) -> datetime:

@@ -85,7 +85,11 @@ class SQLiteEngine:
                 f"--ledger PATH or {ENV} names another"
             )
         try:
-            connection = _read_only(path, "mode=ro")
+            # With no -wal file beside it, every write is in the file itself (the last writer checkpointed and
+            # closed): read it as it stands, which leaves no -wal or -shm file behind as a reader of a WAL
+            # database otherwise does. With one, a writer may be at work: read through SQLite's locks.
+            wal = path.with_name(path.name + "-wal")
+            connection = _read_only(path, "mode=ro" if wal.exists() else "mode=ro&immutable=1")
         except sqlite3.OperationalError:
             # A WAL ledger in a directory this user cannot write: SQLite cannot make the -shm file a reader needs.
             # No writer can be using it there either, so the file is read as it stands.

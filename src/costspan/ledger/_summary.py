@@ -3,7 +3,7 @@ text, the shape SPEC.md gives, which is ``str(summary)`` and what ``costspan rep
 
 Dollars are shown in cents from $0.10 up, as SPEC.md's "$2.45"; a smaller amount with two significant digits
 ($0.045, $0.0011, $0.000019), because a day of sub-cent calls (most calls of small models cost a fraction of a
-cent) must never read "$0.00". CSV and JSON (:mod:`._render`) carry the exact amounts.
+cent) must never read "$0.00". CSV and JSON (:mod:`._render`) carry the amounts to the price data's precision.
 """
 
 from __future__ import annotations
@@ -12,7 +12,17 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["Line", "Period", "ReportError", "Summary", "budget_lines", "cost_text", "money", "render_plain"]
+__all__ = [
+    "COST_DECIMALS",
+    "Line",
+    "Period",
+    "ReportError",
+    "Summary",
+    "budget_lines",
+    "cost_text",
+    "money",
+    "render_plain",
+]
 
 _WARN_AT = 0.5
 
@@ -69,6 +79,10 @@ class Summary:
 
 
 _CENTS_FROM = 0.1
+# genai-prices gives prices per million tokens to at most four decimals, so a call's cost is a whole number of
+# 1e-10 USD: CSV and JSON carry amounts rounded there, which drops the float noise of summing them
+# (0.0006000000000000001) and nothing else.
+COST_DECIMALS = 10
 
 
 def money(amount: float) -> str:
