@@ -4,11 +4,13 @@ money is spent, kept in memory or in Redis. :class:`Budget` documents them."""
 from __future__ import annotations
 
 from ._budget import DEFAULT_RESERVATION_TTL, Budget, Reservation, ThresholdEvent
-from ._errors import BudgetExceededError, BudgetStoreError
+from ._errors import BudgetCheckError, BudgetError, BudgetExceededError, BudgetStoreError
 
 __all__ = [
     "DEFAULT_RESERVATION_TTL",
     "Budget",
+    "BudgetCheckError",
+    "BudgetError",
     "BudgetExceededError",
     "BudgetStoreError",
     "Reservation",

@@ -14,7 +14,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ._errors import BudgetExceededError, BudgetStoreError, usd
+from ..context import attribute_name
+from ._errors import BudgetError, BudgetExceededError, BudgetStoreError, usd
+from ._journal import Entry, Journal
 from ._memory import MAX_SLOTS, MemoryStore
 from ._store import MAX_NANOS, NANOS_PER_USD, Outcome, Rules, Slot, Store, StoreError, check_amount
 from ._windows import WINDOWS, Window, window_at
@@ -59,7 +61,7 @@ class Reservation:
         self.scope_value = slot.scope_value
         self.id = rid
         self.stored = stored
-        self.refusal: BudgetExceededError | None = None
+        self.refusal: BudgetError | None = None
         self._slot = slot
         self._nanos = nanos
         self._pending = [True]  # popped by the one settlement: list.pop is atomic
@@ -103,6 +105,7 @@ class Budget:
             reserved, even if it ends in the next one (up to ``reservation_ttl`` + 1 hour after that window's end,
             when its counters are dropped).
         scope: None for one total, or an attribution attribute (``"user.id"``, ``"team"``) for a total per value.
+            The attribution keyword ``"user_id"`` means the attribute it sets, ``"user.id"``.
         thresholds: fractions of the limit in (0, 1]. Each fires once per window and scope value, across every
             process sharing the store, when settled spend reaches it (``round(fraction * limit)`` nanodollars):
             ``on_threshold(ThresholdEvent)`` is called in the process whose settlement crossed it.
@@ -110,8 +113,9 @@ class Budget:
         name: the budget's identity: budgets of the same name on the same Redis share their numbers. The default
             is built from window, timezone, scope and limit (``"day:user.id:10usd"``), so identically configured
             processes share state; set one when two differently configured budgets must share, or not.
-        store: None keeps the numbers in this process's memory (thread- and asyncio-safe; bounded to 10,000 scope
-            values per window, past which the least recently used is forgotten with a warning). A Redis URL
+        store: None keeps the numbers in this process's memory (thread- and asyncio-safe; bounded to
+            ``max_scope_values`` scope values: past that, a new scope value's calls get the ``on_store_error``
+            policy, and no current window's spend is ever forgotten). A Redis URL
             (``redis://``, ``rediss://``, ``unix://``; ``pip install 'costspan[redis]'``) shares them between
             processes; each step is one atomic script. Sync calls use a sync client and async calls a
             ``redis.asyncio`` client (one per event loop), so a budget never blocks the event loop. Clients made
@@ -129,6 +133,7 @@ class Budget:
             stream renews it whenever it extends. A process that dies holding a reservation holds it no longer
             than that (by the Redis server's clock, so workers' clocks need not agree). Settling an expired
             reservation still counts the call's cost.
+        max_scope_values: how many (scope value, window) counters the memory store keeps (default 10,000).
         clock: the time (epoch seconds) that places calls in windows; for tests.
 
     Reading: :meth:`spent` (settled USD in the current window), :meth:`reserved` (held by calls in flight),
@@ -153,6 +158,7 @@ class Budget:
         on_store_error: str = "allow",
         on_unpriced: str = "allow",
         reservation_ttl: float = DEFAULT_RESERVATION_TTL,
+        max_scope_values: int = MAX_SLOTS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._limit = _check_limit(limit_usd)
@@ -165,6 +171,7 @@ class Budget:
         self._on_store_error = _check_choice("on_store_error", on_store_error, ("allow", "block"))
         self._on_unpriced = _check_choice("on_unpriced", on_unpriced, ("allow", "block"))
         self._ttl = _check_positive("reservation_ttl", reservation_ttl)
+        self._max_slots = _check_count("max_scope_values", max_scope_values)
         self._clock = _check_callable("clock", clock)
         self._timezone = timezone
         self._name = _check_name(name) if name is not None else self._default_name()
@@ -176,6 +183,7 @@ class Budget:
             keep=self._ttl + _KEEP,
             thresholds=tuple((fraction, round(fraction * limit_ns)) for fraction in self._thresholds),
             clock=self._clock,
+            max_slots=self._max_slots,
         )
         self._store: Store = _open_store(store, rules)
         self._lock = threading.Lock()
@@ -184,6 +192,8 @@ class Budget:
         # The current window's slot per scope value reserved for: what scope_values() lists (insertion-ordered).
         self._seen: dict[str, Slot] = {}
         self._health = _Health(self)
+        store_ = self._store
+        self._journal = Journal(self._name, lambda entry: store_.settle(*entry), self._replayed)
 
     # -- read-only configuration --------------------------------------------------------------------------------
     @property
@@ -241,6 +251,21 @@ class Budget:
         """How many budget operations could not use the store (failed, timed out, or skipped while it was down)."""
         return self._health.errors
 
+    @property
+    def unchecked(self) -> int:
+        """How many calls went through unchecked (``on_store_error="allow"``: the store failed, or costspan
+        failed to check them). Their cost is still counted, once the store answers."""
+        return self._health.unchecked
+
+    @property
+    def journaled(self) -> int:
+        """Settlements kept until the store answers (at most ``JOURNAL_BOUND``; see costspan.budgets._journal)."""
+        return len(self._journal)
+
+    def count_unchecked(self) -> None:
+        """Count a call let through without a reservation (costspan could not check it)."""
+        self._health.let_through()
+
     def __repr__(self) -> str:
         return f"<Budget {self._name!r} {usd(self._limit)} {self._action} store={self._store.describe()}>"
 
@@ -291,6 +316,10 @@ class Budget:
             outcome = await self._store.areserve(slot, rid, nanos, self._refuse_above)
         except StoreError as error:
             return self._unstored(slot, rid, nanos, error)
+        except BaseException:
+            # Cancelled while the store had the request: it may hold it. Release it, whenever the store answers.
+            self._journal.add(Entry(slot, rid, 0, True))
+            raise
         return self._reserved(slot, rid, nanos, outcome)
 
     def extend(self, reservation: Reservation, amount_usd: float) -> bool:
@@ -320,27 +349,35 @@ class Budget:
     def settle(self, reservation: Reservation, actual_usd: float) -> tuple[float, ...]:
         """Replace the reservation by the call's actual cost, exactly once (later calls do nothing). Returns the
         thresholds this settlement crossed first in its window, after calling ``on_threshold`` for each. Never
-        raises for a store failure: the money is spent; the failure is counted and logged."""
+        raises for a store failure: the money is spent; the settlement is kept in the budget's journal and applied
+        once the store answers (see :attr:`journaled`)."""
         actual = self._prepare_settle(reservation, actual_usd)
         if actual is None:
             return ()
+        entry = Entry(reservation._slot, reservation.id, actual, reservation.stored)
         try:
-            outcome = self._store.settle(reservation._slot, reservation.id, actual, reservation.stored)
+            outcome = self._store.settle(*entry)
         except StoreError as error:
             self._health.failed(error)
+            self._journal.add(entry)
             return ()
-        return self._settled(reservation, outcome)
+        return self._settled(reservation._slot, outcome)
 
     async def asettle(self, reservation: Reservation, actual_usd: float) -> tuple[float, ...]:
         actual = self._prepare_settle(reservation, actual_usd)
         if actual is None:
             return ()
+        entry = Entry(reservation._slot, reservation.id, actual, reservation.stored)
         try:
-            outcome = await self._store.asettle(reservation._slot, reservation.id, actual, reservation.stored)
+            outcome = await self._store.asettle(*entry)
         except StoreError as error:
             self._health.failed(error)
+            self._journal.add(entry)
             return ()
-        return self._settled(reservation, outcome)
+        except BaseException:  # cancelled while the store had it: applied once, from the journal if need be
+            self._journal.add(entry)
+            raise
+        return self._settled(reservation._slot, outcome)
 
     # -- internals ------------------------------------------------------------------------------------------------
     def _current(self) -> Window:
@@ -373,7 +410,7 @@ class Budget:
             seen = self._seen
             if slot.window == self._window.id:
                 seen[slot.scope_value] = slot  # type: ignore[index]
-                if len(seen) > MAX_SLOTS:
+                if len(seen) > self._max_slots:
                     del seen[next(iter(seen))]
 
     def _reserved(self, slot: Slot, rid: str, nanos: int, outcome: Outcome) -> Reservation:
@@ -386,6 +423,7 @@ class Budget:
         self._health.failed(error)
         if self._on_store_error == "block":
             raise self._store_error(slot.scope_value, error, "refused a call needing {}", nanos / NANOS_PER_USD)
+        self._health.let_through()
         return Reservation(self._name, slot, rid, nanos, stored=False)
 
     def _prepare_extend(self, reservation: Reservation, amount_usd: float) -> int | None:
@@ -421,12 +459,15 @@ class Budget:
             return None
         return actual
 
-    def _settled(self, reservation: Reservation, outcome: Outcome) -> tuple[float, ...]:
+    def _settled(self, slot: Slot, outcome: Outcome) -> tuple[float, ...]:
         self._health.answered()
         if outcome.crossed and self._on_threshold is not None:
             for threshold in outcome.crossed:
-                self._fire(reservation._slot, threshold, outcome.spent)
+                self._fire(slot, threshold, outcome.spent)
         return outcome.crossed
+
+    def _replayed(self, entry: Entry, outcome: Outcome) -> None:
+        self._settled(entry.slot, outcome)
 
     def _fire(self, slot: Slot, threshold: float, spent: int) -> None:
         start = None if slot.window is None else datetime.fromtimestamp(slot.window, self._zone)
@@ -526,6 +567,7 @@ class _Health:
         self._budget = budget
         self._lock = threading.Lock()
         self.errors = 0
+        self.unchecked = 0
         self._down = False
         self._warned = False
         self._quiet_until = 0.0
@@ -533,6 +575,10 @@ class _Health:
     def answered(self) -> None:
         if self._down:
             self._recovered()
+
+    def let_through(self) -> None:
+        with self._lock:
+            self.unchecked += 1
 
     def failed(self, error: StoreError) -> None:
         now = time.monotonic()
@@ -650,8 +696,10 @@ def _check_timezone(timezone: object) -> ZoneInfo:
 
 
 def _check_scope(scope: object) -> str | None:
-    if scope is None or (isinstance(scope, str) and scope):
-        return scope
+    if scope is None:
+        return None
+    if isinstance(scope, str) and scope:
+        return attribute_name(scope)  # the attribution keyword user_id sets user.id
     raise TypeError(
         f"Budget scope must be None or the name of an attribution attribute such as 'user.id', not {scope!r}"
     )
@@ -676,6 +724,12 @@ def _check_positive(option: str, value: object) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
         return float(value)
     raise ValueError(f"Budget {option} must be a positive, finite number of seconds, not {value!r}")
+
+
+def _check_count(option: str, value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise ValueError(f"Budget {option} must be a positive integer, not {value!r}")
 
 
 def _check_name(name: object) -> str:
