@@ -5,6 +5,7 @@ settled costs, and nothing stays reserved."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 
 from budgets.helpers import RedisServer, Way
 
-from costspan.budgets import Budget
+from costspan.budgets import Budget, BudgetStoreError
 
 
 @contextmanager
@@ -38,10 +39,14 @@ async def test_a_stall_loses_no_spend(own_redis: RedisServer, way: Way) -> None:
             assert not unchecked.stored
             await way.settle(budget, unchecked, 0.2)
         time.sleep(0.3)
-    assert budget.unchecked == 3
-    deadline = time.monotonic() + 10
-    while budget.journaled:
-        assert time.monotonic() < deadline, "the journal was never applied"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with contextlib.suppress(BudgetStoreError):  # still catching up
+            if round(await way.spent(budget), 9) == 2.0:
+                break
         time.sleep(0.05)
     assert round(await way.spent(budget), 9) == 2.0  # 1.0 + 0.4 + 3 x 0.2, each once
     assert await way.reserved(budget) == 0.0
+    time.sleep(1.5)  # the journal's next round, had it kept anything twice
+    assert round(await way.spent(budget), 9) == 2.0
+    assert (budget.unchecked, budget.journaled) == (3, 0)
