@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple
@@ -45,7 +46,7 @@ class Journal:
         self._applied = applied
         self._entries: deque[Entry] = deque()
         self._lock = threading.Lock()
-        self._wake = threading.Event()
+        self._flushing = threading.Lock()  # one flush at a time: an entry is applied by one of them
         self._worker: threading.Thread | None = None
         self.dropped = 0
 
@@ -71,6 +72,10 @@ class Journal:
 
     def flush(self) -> bool:
         """Apply what the store takes now, oldest first; whether the journal is empty."""
+        with self._flushing:
+            return self._flush()
+
+    def _flush(self) -> bool:
         while True:
             with self._lock:
                 if not self._entries:
@@ -94,4 +99,4 @@ class Journal:
                         self._worker = None
                         return
             else:
-                self._wake.wait(RETRY_EVERY)
+                time.sleep(RETRY_EVERY)
