@@ -294,7 +294,7 @@ class Guard:
             for budget, reservation in hold.reservations:
                 if not await budget.aextend(reservation, more):
                     if need == more or not await budget.aextend(reservation, need):
-                        await stream.close()
+                        await _aclose(stream)
                         raise self._cut(call, reservation)
                     more = need
             hold.ceiling += more
@@ -463,3 +463,10 @@ def _event_attributes(refused: BudgetError) -> dict[str, Any]:
     if refused.scope_value is not None:
         out["costspan.budget.scope_value"] = refused.scope_value
     return out
+
+
+async def _aclose(stream: Any) -> None:
+    """Close an SDK's async stream upstream: the Stainless SDKs' ``close()``, an async generator's ``aclose()``
+    (google-genai's stream)."""
+    aclose = getattr(stream, "aclose", None)
+    await (aclose() if aclose is not None else stream.close())
