@@ -30,7 +30,6 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
 import costspan
-from costspan.budgets import BudgetStoreError
 
 from .receipts import Receipts
 from .settings import Settings
@@ -167,6 +166,8 @@ class ChatService:
                         yield ServerSentEvent(json.dumps({"text": text}))
                 except costspan.BudgetExceededError as cut:
                     error = {"code": "budget_exceeded", "message": str(cut)}
+                except costspan.BudgetCheckError as unchecked:  # its store failed, under on_store_error="block"
+                    error = {"code": "budget_unavailable", "message": str(unchecked)}
                 except UPSTREAM_ERRORS as failed:
                     _log.warning("the provider's stream failed: %s", failed)
                     error = {"code": "upstream_error", "message": _provider_failed(failed)}
@@ -220,7 +221,7 @@ def create_app(
     app.post("/chat/stream", response_class=EventSourceResponse)(_chat)
     app.get("/usage/{user_id}")(_usage)
     app.add_exception_handler(costspan.BudgetExceededError, _budget_exceeded)
-    app.add_exception_handler(BudgetStoreError, _budget_unavailable)
+    app.add_exception_handler(costspan.BudgetCheckError, _budget_unavailable)
     app.add_exception_handler(ProviderNotConfigured, _model_unavailable)
     for error in UPSTREAM_ERRORS:
         app.add_exception_handler(error, _upstream_failed)

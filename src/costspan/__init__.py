@@ -7,7 +7,7 @@ from typing import Any
 
 from ._estimate import Estimate, estimate
 from ._version import __version__
-from .budgets import Budget, BudgetExceededError, BudgetStoreError
+from .budgets import Budget, BudgetCheckError, BudgetError, BudgetExceededError, BudgetStoreError
 from .context import attribution
 from .instrumentor import CostspanInstrumentor
 from .pricing import Cost, Pricing, cost_of
@@ -15,6 +15,8 @@ from .usage import Usage
 
 __all__ = [
     "Budget",
+    "BudgetCheckError",
+    "BudgetError",
     "BudgetExceededError",
     "BudgetStoreError",
     "Cost",

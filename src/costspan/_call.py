@@ -37,12 +37,12 @@ class Ender(Protocol):
 
 
 class Watch(Protocol):
-    """What looks at a stream's usage so far, every so many chunks: returns the chunk count at which to look again,
-    or closes ``stream`` and raises (a budget stopping the stream)."""
+    """What looks at a stream's usage so far, whenever its text has grown enough: returns the ``output_chars`` at
+    which to look again, or closes ``stream`` and raises (a budget stopping the stream)."""
 
-    def check(self, call: Call, count: int, stream: Any) -> int: ...
+    def check(self, call: Call, stream: Any) -> int: ...
 
-    async def acheck(self, call: Call, count: int, stream: Any) -> int: ...
+    async def acheck(self, call: Call, stream: Any) -> int: ...
 
 
 class Call:
@@ -53,7 +53,6 @@ class Call:
         "cache_write_1h_tokens",
         "cache_write_tokens",
         "choice_count",
-        "chunk_count",
         "content",
         "context",
         "end_stream",
@@ -74,6 +73,7 @@ class Call:
         "operation",
         "options",
         "output_audio_tokens",
+        "output_chars",
         "output_parts",
         "output_tokens",
         "prompt",
@@ -141,12 +141,13 @@ class Call:
         # A count the provider sent was unusable (null, negative, fractional, a string, too large): the usage
         # is estimated even where the provider's other counts are exact.
         self.malformed = False
-        # Streamed text, kept by reference only, to estimate output tokens of an interrupted stream.
+        # Streamed text, kept by reference only, to estimate output tokens of an interrupted stream, and its
+        # length so far: what a budget's watch compares (one addition per chunk) to know when to look again.
         self.output_parts: list[str] = []
-        # For readers that keep per-chunk work to a reference and a count, and read the rest when the stream
+        self.output_chars = 0
+        # For readers that keep per-chunk work to a reference and the text, and read the rest when the stream
         # ends (end_stream, called once before the call is settled).
         self.last_chunk: Any = None
-        self.chunk_count = 0
         self.read_chunk: Callable[[Call, Any], bool] | None = None
         self.end_stream: Callable[[Call], None] | None = None
         # Whatever else a provider adapter keeps for itself during the call.

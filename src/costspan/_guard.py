@@ -3,10 +3,12 @@ settle the call's actual cost (its :class:`~costspan.settle.Settlement`) once.
 
 The worst case is the request's estimated input plus its output bound (``max_tokens`` and the like, or
 ``default_max_output_tokens`` when it sets none) times its choice count, priced like any call. A stream is
-watched without a pricing call or a store round trip per chunk: each chunk costs an addition and a comparison,
-and only when enough chunks have gone by that the running cost could have crossed what is reserved does the
-watch price the usage so far. Past the reservation it extends it (one round trip); when a budget refuses, the
-upstream response is closed and the stream raises :class:`BudgetExceededError`.
+watched without a pricing call or a store round trip per chunk: each chunk costs an addition (its text's length)
+and a comparison, and only when enough text has streamed that the running cost could have crossed what is
+reserved does the watch price the usage so far, its output estimated from that text (not from the chunk count:
+gateways batch many tokens per chunk) until the provider's own count arrives. Past the reservation it extends
+it (one round trip); when a budget refuses, the upstream response is closed and the stream raises
+:class:`BudgetExceededError`.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from ._call import Call
-from ._tokens import estimate_prompt_tokens, estimate_text_tokens
-from .budgets import Budget, BudgetExceededError, Reservation
+from ._tokens import chars_per_token, estimate_prompt_tokens, estimate_text_tokens
+from .budgets import Budget, BudgetCheckError, BudgetError, BudgetExceededError, Reservation
 from .config import DEFAULT_MAX_OUTPUT_TOKENS
+from .context import current_attribution
 from .pricing import Pricing, ResolvedPrice
 from .settle import Settlement
 from .usage import Usage
@@ -32,9 +35,9 @@ __all__ = ["BUDGET_NAME", "Guard", "Hold"]
 _log = logging.getLogger("costspan")
 
 BUDGET_NAME = "costspan.budget.name"
-# A streamed chunk carries at most this many output tokens, as far as the watch is concerned: it looks again
-# once enough chunks have gone by to use up what is left at this rate. (Deltas carry one to a few tokens.)
-_MAX_TOKENS_PER_CHUNK = 16
+# How far past the request's output bound an estimate from text may be before it is believed: the
+# characters-per-token heuristic errs by up to about a third on ordinary text and code.
+_ESTIMATE_ERROR = 1.5
 _NEVER = 1 << 62
 
 
@@ -86,6 +89,12 @@ class Guard:
             "costspan.budget.limit", [self._observe_limit], unit="USD", description="The budget's limit."
         )
         meter.create_observable_counter(
+            "costspan.budget.unchecked",
+            [self._observe_unchecked],
+            unit="{request}",
+            description="Calls let through unchecked (on_store_error='allow'); their cost is counted later.",
+        )
+        meter.create_observable_counter(
             "costspan.budget.store_errors",
             [self._observe_store_errors],
             unit="{error}",
@@ -104,11 +113,11 @@ class Guard:
         try:
             for budget, value in applicable:
                 held.append((budget, budget.reserve(value, amount)))
-        except BudgetExceededError as refused:
+        except BudgetError as refused:
             self._release(held)
             self._refused(call, refused)
             raise
-        except Exception:
+        except BaseException:  # costspan failed, or the thread was interrupted: the call is not sent as held
             self._release(held)
             raise
         call.hold = Hold(held, price, amount, input_tokens)
@@ -123,11 +132,11 @@ class Guard:
         try:
             for budget, value in applicable:
                 held.append((budget, await budget.areserve(value, amount)))
-        except BudgetExceededError as refused:
+        except BudgetError as refused:
             await self._arelease(held)
             self._refused(call, refused)
             raise
-        except Exception:
+        except BaseException:  # cancelled at any await of any budget: every hold so far is given back
             await self._arelease(held)
             raise
         if _cancelling() > cancelling:
@@ -138,6 +147,29 @@ class Guard:
             raise asyncio.CancelledError
         call.hold = Hold(held, price, amount, input_tokens)
 
+    def failed(self, call: Call, failure: Exception) -> BudgetCheckError | None:
+        """costspan could not check the call (``failure``): the refusal to raise when a budget it falls under says
+        ``on_store_error="block"``; else None, each budget counting the call as let through unchecked."""
+        budgets = [budget for budget in self.budgets if budget.scope is None or budget.scope in call.attributes]
+        blocking = next((budget for budget in budgets if budget.on_store_error == "block"), None)
+        if blocking is None:
+            for budget in budgets:
+                budget.count_unchecked()
+            return None
+        refused = BudgetCheckError(
+            f"budget {blocking.name!r} refused a call to {call.model!r} ({call.provider}) it could not check: "
+            f"costspan failed ({type(failure).__name__}: {failure}), and on_store_error='block' refuses what "
+            "it cannot check",
+            budget=blocking.name,
+            scope_value=None if blocking.scope is None else str(call.attributes[blocking.scope]),
+            spent=math.nan,
+            reserved=math.nan,
+            limit=blocking.limit_usd,
+            estimate=math.nan,
+        )
+        self._refused(call, refused)
+        return refused
+
     @staticmethod
     def _release(held: list[tuple[Budget, Reservation]]) -> None:
         """Give back what the budgets that said yes hold for a call that will not be sent."""
@@ -146,8 +178,13 @@ class Guard:
 
     @staticmethod
     async def _arelease(held: list[tuple[Budget, Reservation]]) -> None:
-        for budget, reservation in held:
-            await budget.asettle(reservation, 0.0)
+        """As :meth:`_release`, in a task of its own that a cancellation of the caller (anyio cancels every
+        await of a cancelled scope again) does not cut short."""
+        if held:
+            task = asyncio.get_running_loop().create_task(_release_all(held))
+            _RELEASING.add(task)
+            task.add_done_callback(_RELEASING.discard)
+            await asyncio.shield(task)
 
     def _plan(self, call: Call) -> tuple[list[tuple[Budget, str | None]], ResolvedPrice, float, int] | None:
         if not call.billed:
@@ -162,6 +199,8 @@ class Guard:
         input_tokens = estimate_prompt_tokens(call.prompt)
         output_tokens = 0 if call.operation == "embeddings" else self._output_bound(call) * call.choice_count
         amount = price.cost(Usage(input_tokens=input_tokens, output_tokens=output_tokens)).amount
+        if not (math.isfinite(amount) and amount >= 0):
+            raise ValueError(f"the worst case of a call to {call.model!r} came to {amount!r} USD")
         return applicable, price, amount, input_tokens
 
     def _output_bound(self, call: Call) -> int:
@@ -178,13 +217,16 @@ class Guard:
             if value is not None:
                 yield budget, str(value)
             else:
+                carried = sorted(current_attribution()) or "none"
                 self._warn_once(
                     budget.name,
                     scope,
-                    "costspan: budget %r is kept per %s, and a call without %s is not counted in it: "
-                    "set it with costspan.attribution(...)",
+                    "costspan: budget %r is kept per %s, and a call without %s is not counted in it; the call "
+                    "carried the attribution attributes %s: set %s with costspan.attribution(...)",
                     budget.name,
                     scope,
+                    scope,
+                    carried,
                     scope,
                 )
 
@@ -213,54 +255,69 @@ class Guard:
             call.provider,
         )
 
-    def _refused(self, call: Call, refused: BudgetExceededError) -> None:
+    def _refused(self, call: Call, refused: BudgetError) -> None:
         self._blocked.add(1, {BUDGET_NAME: refused.budget}, call.context)
         span = call.span
         if span is not None:
             span.add_event("costspan.budget.exceeded", _event_attributes(refused))
 
     # -- a stream's running cost ------------------------------------------------------------------------------
-    def check(self, call: Call, count: int, stream: Any) -> int:
+    def check(self, call: Call, stream: Any) -> int:
         """Price the stream's usage so far; extend the reservations past it, or close the stream and raise.
-        Returns the chunk count at which to look again."""
+        Returns the length of streamed text at which to look again."""
         hold = call.hold
         if hold is None:
             return _NEVER
-        running = self._running(call, hold)
+        running, believe_in = self._running(call, hold)
         if running > hold.ceiling:
-            more = max(running - hold.ceiling, hold.step)
+            need = running - hold.ceiling
+            more = max(need, hold.step)
             for budget, reservation in hold.reservations:
                 if not budget.extend(reservation, more):
-                    stream.close()
-                    raise self._cut(call, reservation)
+                    # The step does not fit: what the stream has used so far still may (the last of the limit).
+                    if need == more or not budget.extend(reservation, need):
+                        stream.close()
+                        raise self._cut(call, reservation)
+                    more = need
             hold.ceiling += more
-        return count + self._chunks_until(hold, running)
+        return call.output_chars + self._chars_until(hold, running, believe_in)
 
-    async def acheck(self, call: Call, count: int, stream: Any) -> int:
+    async def acheck(self, call: Call, stream: Any) -> int:
         hold = call.hold
         if hold is None:
             return _NEVER
-        running = self._running(call, hold)
+        running, believe_in = self._running(call, hold)
         if running > hold.ceiling:
-            more = max(running - hold.ceiling, hold.step)
+            need = running - hold.ceiling
+            more = max(need, hold.step)
             cancelling = _cancelling()
             for budget, reservation in hold.reservations:
                 if not await budget.aextend(reservation, more):
-                    await _aclose(stream)
-                    raise self._cut(call, reservation)
+                    if need == more or not await budget.aextend(reservation, need):
+                        await _aclose(stream)
+                        raise self._cut(call, reservation)
+                    more = need
             hold.ceiling += more
             if _cancelling() > cancelling:  # a cancellation Python 3.11's wait_for lost (see areserve)
                 raise asyncio.CancelledError
-        return count + self._chunks_until(hold, running)
+        return call.output_chars + self._chars_until(hold, running, believe_in)
 
-    def _running(self, call: Call, hold: Hold) -> float:
-        parts = call.output_parts
-        if len(parts) > hold.counted_parts:
-            hold.counted_tokens += estimate_text_tokens("".join(parts[hold.counted_parts :]))
-            hold.counted_parts = len(parts)
-        output = max(call.output_tokens, call.chunk_count, hold.counted_tokens)
-        if call.max_output_tokens is not None:  # an estimate from text never goes past what the request allows
-            output = min(output, call.max_output_tokens * call.choice_count)
+    def _running(self, call: Call, hold: Hold) -> tuple[float, int]:
+        """The stream's cost so far, and, while the estimate is held at the request's output bound, how many
+        more tokens it may grow by before it is believed past it (else 0).
+
+        Output is the provider's cumulative count once it gives one, else estimated from the text streamed. An
+        estimate a little past ``max_tokens`` x choices is the estimator's error and is held at that bound; one
+        clearly past it (``_ESTIMATE_ERROR`` times) is a server that does not honour the bound, and is believed."""
+        believe_in = 0
+        if call.usage_seen:
+            output = call.output_tokens
+        else:
+            output = max(call.output_tokens, self._streamed_tokens(call, hold))
+            bound = call.max_output_tokens
+            if bound is not None and bound * call.choice_count < output <= bound * call.choice_count * _ESTIMATE_ERROR:
+                believe_in = math.floor(bound * call.choice_count * _ESTIMATE_ERROR) - output + 1
+                output = bound * call.choice_count
         usage = Usage(
             input_tokens=call.input_tokens if call.input_seen else hold.input_tokens,
             output_tokens=output,
@@ -268,16 +325,31 @@ class Guard:
             cache_write_tokens=call.cache_write_tokens,
             cache_write_1h_tokens=call.cache_write_1h_tokens,
         )
-        return hold.price.cost(usage).amount
+        return hold.price.cost(usage).amount, believe_in
 
-    def _chunks_until(self, hold: Hold, running: float) -> int:
-        per_token = hold.price.rates_for(hold.input_tokens).output
-        if per_token <= 0:
-            return _NEVER
-        tokens_left = (hold.ceiling - running) / per_token
-        return max(1, int(tokens_left // _MAX_TOKENS_PER_CHUNK))
+    @staticmethod
+    def _streamed_tokens(call: Call, hold: Hold) -> int:
+        """The output tokens of the text streamed so far, counting only what arrived since the last look."""
+        parts = call.output_parts
+        if len(parts) > hold.counted_parts:
+            hold.counted_tokens += estimate_text_tokens("".join(parts[hold.counted_parts :]))
+            hold.counted_parts = len(parts)
+        return hold.counted_tokens
 
-    def _cut(self, call: Call, reservation: Reservation) -> BudgetExceededError:
+    @staticmethod
+    def _chars_until(hold: Hold, running: float, believe_in: int) -> int:
+        """How much more text may stream before the running cost could pass what is reserved (or the estimate be
+        believed past the output bound): the watch looks again then, not before."""
+        if believe_in:
+            tokens_left = float(believe_in)
+        else:
+            per_token = hold.price.rates_for(hold.input_tokens).output
+            if per_token <= 0:
+                return _NEVER
+            tokens_left = (hold.ceiling - running) / per_token
+        return max(1, int(tokens_left) * chars_per_token())
+
+    def _cut(self, call: Call, reservation: Reservation) -> BudgetError:
         refused = reservation.refusal
         assert refused is not None  # extend() returned False, so it says why
         self._refused(call, refused)
@@ -339,6 +411,10 @@ class Guard:
         for budget, _, attributes in self._observed():
             yield Observation(budget.limit_usd, attributes)
 
+    def _observe_unchecked(self, options: CallbackOptions) -> Iterable[Observation]:
+        for budget in () if self.closed else self.budgets:
+            yield Observation(budget.unchecked, {BUDGET_NAME: budget.name})
+
     def _observe_store_errors(self, options: CallbackOptions) -> Iterable[Observation]:
         for budget in () if self.closed else self.budgets:
             yield Observation(budget.store_errors, {BUDGET_NAME: budget.name})
@@ -360,6 +436,14 @@ class Guard:
             _log.warning(message, *args)
 
 
+_RELEASING: set[asyncio.Task[None]] = set()  # releases running in tasks of their own, kept from collection
+
+
+async def _release_all(held: list[tuple[Budget, Reservation]]) -> None:
+    for budget, reservation in held:
+        await budget.asettle(reservation, 0.0)
+
+
 def _cancelling() -> int:
     """How many cancellations of the current task are pending (Task.cancelling, Python 3.11+)."""
     task = asyncio.current_task()
@@ -367,7 +451,7 @@ def _cancelling() -> int:
     return cancelling() if cancelling is not None else 0
 
 
-def _event_attributes(refused: BudgetExceededError) -> dict[str, Any]:
+def _event_attributes(refused: BudgetError) -> dict[str, Any]:
     out: dict[str, Any] = {BUDGET_NAME: refused.budget, "costspan.budget.limit": refused.limit}
     for key, value in (
         ("costspan.budget.spent", refused.spent),

@@ -16,7 +16,7 @@ from typing import Any
 from ._call import Call
 from ._endpoint import Endpoint
 from ._guard import Guard
-from .budgets import BudgetExceededError
+from .budgets import BudgetError
 from .config import Options
 from .pricing import Pricing
 from .settle import Settlement, settle, unsettled
@@ -62,11 +62,11 @@ class Pipeline:
             return
         try:
             guard.reserve(call)
-        except BudgetExceededError as refused:
+        except BudgetError as refused:
             call.finish(refused)
             raise
         except Exception as failure:
-            self.log_failure("reserving a call's budget", failure)
+            self._unchecked(call, guard, failure)
         except BaseException as interrupted:  # the call never went out
             call.finish(interrupted)
             raise
@@ -79,16 +79,25 @@ class Pipeline:
             return
         try:
             await guard.areserve(call)
-        except BudgetExceededError as refused:
+        except BudgetError as refused:
             await call.afinish(refused)
             raise
         except Exception as failure:
-            self.log_failure("reserving a call's budget", failure)
-        except BaseException as cancelled:  # the call never went out; what was held expires
+            self._unchecked(call, guard, failure)
+        except BaseException as cancelled:  # the call never went out; what was held was given back
             call.finish(cancelled)
             raise
         if call.hold is not None:
             call.watch = guard
+
+    def _unchecked(self, call: Call, guard: Guard, failure: Exception) -> None:
+        """costspan failed to check the call against its budgets: refused where a budget says
+        ``on_store_error="block"`` (the call ends, unsent), else let through, counted unchecked, logged once."""
+        refused = guard.failed(call, failure)
+        if refused is not None:
+            call.finish(refused)
+            raise refused from failure
+        self.log_failure("reserving a call's budget", failure)
 
     def end(self, call: Call, error: BaseException | None, completed: bool | None) -> None:
         end_ns = time.perf_counter_ns()

@@ -20,7 +20,7 @@ import wrapt
 
 from ._call import Call, Watch
 from ._endpoint import ChunkReader
-from .budgets import BudgetExceededError as _Refusal
+from .budgets import BudgetError as _Refusal
 
 __all__ = ["AsyncStreamProxy", "ObjectProxy", "StreamProxy", "make_helper_close", "proxy_stream"]
 
@@ -49,16 +49,17 @@ def _hide_unread(call: Call, usage_only: Callable[[Any], bool] | None, chunk: An
 
 
 # The chunk loops run once per chunk: a generator resumes for a fraction of a method call's cost. A watched
-# stream (a budget's running cost) costs an addition and a comparison per chunk; the watch itself runs only when
-# the count reaches the point it asked to look again at.
+# stream (a budget's running cost) costs an addition (the chunk reader adds its text's length to
+# ``call.output_chars``) and a comparison per chunk; the watch itself runs only when the text reaches the length
+# it asked to look again at (the first chunk, text or not, is always looked at: it may carry the input count).
 _NEVER = 1 << 62
 
 
-def _look(watch: Watch | None, call: Call, count: int, stream: Any) -> int:
+def _look(watch: Watch | None, call: Call, stream: Any) -> int:
     """Where to look next; a budget's refusal passes, any other failure of the watch stops it."""
     assert watch is not None
     try:
-        return watch.check(call, count, stream)
+        return watch.check(call, stream)
     except _Refusal:
         raise
     except Exception as failure:
@@ -66,10 +67,10 @@ def _look(watch: Watch | None, call: Call, count: int, stream: Any) -> int:
         return _NEVER
 
 
-async def _alook(watch: Watch | None, call: Call, count: int, stream: Any) -> int:
+async def _alook(watch: Watch | None, call: Call, stream: Any) -> int:
     assert watch is not None
     try:
-        return await watch.acheck(call, count, stream)
+        return await watch.acheck(call, stream)
     except _Refusal:
         raise
     except Exception as failure:
@@ -81,7 +82,7 @@ def _chunks(
     stream: Any, call: Call, read: ChunkReader, usage_only: Callable[[Any], bool] | None
 ) -> Generator[Any, None, None]:
     watch = call.watch
-    count, look_at = 0, 1 if watch is not None else _NEVER
+    look_at = 0 if watch is not None else _NEVER
     try:
         yield None  # primed: from here on, closing or collecting the generator ends the call
         for chunk in stream:
@@ -93,9 +94,8 @@ def _chunks(
             except Exception as failure:
                 if _hide_unread(call, usage_only, chunk, failure):
                     continue
-            count += 1
-            if count >= look_at:
-                look_at = _look(watch, call, count, stream)
+            if call.output_chars >= look_at:
+                look_at = _look(watch, call, stream)
             yield chunk
     except GeneratorExit:
         call.finish(completed=False)
@@ -110,7 +110,7 @@ async def _achunks(
     stream: Any, call: Call, read: ChunkReader, usage_only: Callable[[Any], bool] | None
 ) -> AsyncGenerator[Any, None]:
     watch = call.watch
-    count, look_at = 0, 1 if watch is not None else _NEVER
+    look_at = 0 if watch is not None else _NEVER
     try:
         yield None  # primed, as in _chunks
         async for chunk in stream:
@@ -122,9 +122,8 @@ async def _achunks(
             except Exception as failure:
                 if _hide_unread(call, usage_only, chunk, failure):
                     continue
-            count += 1
-            if count >= look_at:
-                look_at = await _alook(watch, call, count, stream)
+            if call.output_chars >= look_at:
+                look_at = await _alook(watch, call, stream)
             yield chunk
     # Closing (aclose, or the event loop finalizing a dropped generator) may await: the call's end awaits its
     # budget store's async client.

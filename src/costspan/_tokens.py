@@ -19,7 +19,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["estimate_prompt_tokens", "estimate_text_tokens", "load_tokenizer", "load_tokenizer_in_background"]
+__all__ = [
+    "chars_per_token",
+    "estimate_prompt_tokens",
+    "estimate_text_tokens",
+    "load_tokenizer",
+    "load_tokenizer_in_background",
+]
 
 _log = logging.getLogger("costspan")
 
@@ -110,6 +116,12 @@ def estimate_text_tokens(text: str) -> int:
     if encoding is not None:
         return len(encoding.encode_ordinary(text))
     return max(1, round(len(text) / _CHARS_PER_TOKEN))
+
+
+def chars_per_token() -> int:
+    """The fewest characters a token of the estimate spans: the heuristic's ratio, or 1 once tiktoken counts
+    (a token is at least one character of ordinary text)."""
+    return _CHARS_PER_TOKEN if _encoding is None else 1
 
 
 def estimate_prompt_tokens(prompt: Any) -> int:

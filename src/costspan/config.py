@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from ._suggest import did_you_mean
 from .budgets import Budget
+from .context import attribute_name
 from .ledger._paths import LedgerOption, check_not_a_word, parse_env
 from .pricing import PriceConfig, read_prices
 
@@ -76,11 +77,11 @@ def _attribute_names(value: object) -> tuple[str, ...]:
         raise TypeError(f"got {_repr.repr(value)}, expected a list of attribute names such as ['user.id', 'team']")
     if bad := [name for name in value if not isinstance(name, str) or not name]:
         raise TypeError(f"got {_repr.repr(bad[0])} in the list, expected attribute names (non-empty strings)")
-    return tuple(value)
+    return tuple(attribute_name(name) for name in value)
 
 
 def _parse_attribute_names(text: str) -> tuple[str, ...]:
-    return tuple(name.strip() for name in text.split(",") if name.strip())
+    return tuple(attribute_name(name.strip()) for name in text.split(",") if name.strip())
 
 
 def _aliases(value: object) -> Mapping[str, str]:

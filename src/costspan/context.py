@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from .attributes import USER_ID
 
-__all__ = ["attribution", "current_attribution"]
+__all__ = ["attribute_name", "attribution", "current_attribution"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 AttributeValue = str | int | float | bool
@@ -21,6 +21,12 @@ _EMPTY: Mapping[str, AttributeValue] = MappingProxyType({})
 _attribution: contextvars.ContextVar[Mapping[str, AttributeValue]] = contextvars.ContextVar(
     "costspan_attribution", default=_EMPTY
 )
+
+
+def attribute_name(keyword: str) -> str:
+    """The span attribute an attribution keyword sets: ``user_id`` sets ``user.id``; any other, itself. Budget
+    scopes and metric attributes accept either spelling."""
+    return USER_ID if keyword == "user_id" else keyword
 
 
 def current_attribution() -> Mapping[str, AttributeValue]:
@@ -36,7 +42,7 @@ class attribution(ContextDecorator):
     """
 
     def __init__(self, **attributes: AttributeValue) -> None:
-        self._attributes = {(USER_ID if key == "user_id" else key): value for key, value in attributes.items()}
+        self._attributes = {attribute_name(key): value for key, value in attributes.items()}
         self._token: contextvars.Token[Mapping[str, AttributeValue]] | None = None
 
     def _recreate_cm(self) -> attribution:

@@ -518,7 +518,13 @@ def _override(
 
 
 def _price(model: str, field: str, value: object, unit: str) -> float:
-    return _number(value, f"model {model!r}: {field} = {_brief.repr(value)}", f"a number of {unit}")
+    price = _number(value, f"model {model!r}: {field} = {_brief.repr(value)}", f"a number of {unit}")
+    if price > _MAX_PRICE:
+        raise ValueError(
+            f"model {model!r}: {field} = {_brief.repr(value)}: expected at most {_MAX_PRICE:g} {unit}, so that a "
+            "realistic call (up to 10 million tokens) has a finite cost a budget can count"
+        )
+    return price
 
 
 def _provider(model: str, provider: object) -> str:
@@ -530,6 +536,11 @@ def _provider(model: str, provider: object) -> str:
             f"{_CALL_PROVIDERS}, or a genai-prices provider id"
         )
     return canonical_provider(provider)
+
+
+# The most a custom price may be, per million tokens or per call: a call of 10 million tokens then costs at most
+# $1e13, finite and far inside what a float holds exactly enough to count.
+_MAX_PRICE = 1e6
 
 
 def _number(value: object, what: str, expected: str) -> float:

@@ -3,6 +3,7 @@ becomes one attribute write and the metric records SPEC.md names, nothing zero a
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Telemetry"]
 
+_log = logging.getLogger("costspan")
+
 # Semantic-convention bucket boundaries (gen_ai metrics spec).
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
@@ -45,6 +48,7 @@ class Telemetry:
     def __init__(self, tracer: Tracer, meter: Meter, *, metric_attributes: Sequence[str] = ()) -> None:
         self.tracer = tracer
         self.metric_attributes = tuple(metric_attributes)
+        self._missing_reported: set[str] = set()
         self.token_usage = meter.create_histogram(
             gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE,
             unit="{token}",
@@ -164,7 +168,20 @@ class Telemetry:
             for key in self.metric_attributes:
                 if key in given:
                     base[key] = given[key]
+                elif key not in self._missing_reported:
+                    self._report_missing(key, call)
         return base
+
+    def _report_missing(self, key: str, call: Call) -> None:
+        """Once per name: a metric attribute a call did not carry, and the attribution attributes it did."""
+        self._missing_reported.add(key)
+        carried = sorted(name for name in current_attribution() if name in call.attributes) or "none"
+        _log.warning(
+            "costspan: metric attribute %r was not on a call (its attribution attributes: %s); set it with "
+            "costspan.attribution(...), or list one of those in metric_attributes",
+            key,
+            carried,
+        )
 
 
 class _MetricAttributeSets:

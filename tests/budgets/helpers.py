@@ -67,10 +67,13 @@ def free_port(cluster: bool = False) -> int:
 class RedisServer:
     """A redis-server of the test's own: loopback, a free port, a temporary directory, no persistence."""
 
-    def __init__(self, directory: Path, password: str | None = None, cluster: bool = False) -> None:
+    def __init__(
+        self, directory: Path, password: str | None = None, cluster: bool = False, persistent: bool = False
+    ) -> None:
         self.directory = directory
         self.password = password
         self.cluster = cluster
+        self.persistent = persistent  # an append-only file written at every step: a restart keeps the data
         self.port = free_port(cluster)
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -96,7 +99,8 @@ class RedisServer:
 
     def _start(self) -> None:
         command = [binary("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        command += ["--appendonly", "no", "--dir", str(self.directory), "--unixsocket", "redis.sock"]
+        command += ["--appendonly", "yes" if self.persistent else "no", "--appendfsync", "always"]
+        command += ["--dir", str(self.directory), "--unixsocket", "redis.sock"]
         command += ["--unixsocketperm", "700"]
         if self.password:
             command += ["--requirepass", self.password]

@@ -14,7 +14,7 @@ from budgets.helpers import RedisServer, Stores, Way
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from costspan.budgets import Budget, BudgetExceededError, ThresholdEvent, _budget
+from costspan.budgets import Budget, BudgetExceededError, ThresholdEvent
 
 
 async def test_reserve_refuses_past_the_limit_with_the_figures(stores: Stores, way: Way) -> None:
@@ -148,9 +148,8 @@ async def test_scope_values_seen_in_the_window(stores: Stores, way: Way) -> None
     assert budget.scope_values() == ["u-1", "u-2", "u-3"]
 
 
-async def test_scope_values_are_bounded(stores: Stores, way: Way, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_budget, "MAX_SLOTS", 3)
-    budget = stores.budget(5.0, scope="user.id")
+async def test_scope_values_are_bounded(stores: Stores, way: Way) -> None:
+    budget = stores.budget(5.0, scope="user.id", max_scope_values=3)
     for index in range(5):
         await way.settle(budget, await way.reserve(budget, f"u-{index}", 0.1), 0.1)
     assert budget.scope_values() == ["u-2", "u-3", "u-4"]

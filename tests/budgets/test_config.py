@@ -122,8 +122,10 @@ def test_configuration_is_readable() -> None:
 def test_costspan_exports_the_budget() -> None:
     assert costspan.Budget is Budget
     assert costspan.BudgetExceededError is BudgetExceededError
-    assert issubclass(BudgetStoreError, BudgetExceededError)
-    assert {"Budget", "BudgetExceededError"} <= set(costspan.__all__)
+    assert not issubclass(BudgetStoreError, BudgetExceededError)  # an outage is not "over budget"
+    assert {"Budget", "BudgetError", "BudgetExceededError", "BudgetCheckError", "BudgetStoreError"} <= set(
+        costspan.__all__
+    )
 
 
 def test_importing_costspan_or_a_memory_budget_loads_no_redis() -> None:

@@ -1,5 +1,5 @@
-"""The memory store stays bounded: windows are dropped after they end, and past its cap on (scope value, window)
-counters the least recently used one without a call in flight is forgotten, with one warning."""
+"""The memory store stays bounded: windows are dropped after they end, and its cap on (scope value, window)
+counters never forgets a current window's spend."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 from budgets.helpers import Clock
 
-from costspan.budgets import Budget, _memory
+from costspan.budgets import Budget, BudgetStoreError, _memory
 
 
 def counters(budget: Budget) -> int:
@@ -31,21 +31,35 @@ def test_old_windows_are_dropped() -> None:
     assert budget.spent("u-1") == 0.0
 
 
-def test_past_the_cap_the_least_recently_used_is_forgotten(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setattr(_memory, "MAX_SLOTS", 4)
-    budget = Budget(10.0, scope="user.id")
-    in_flight = budget.reserve("u-0", 1.0)
-    for index in range(1, 8):
+@pytest.mark.parametrize("policy", ["allow", "block"])
+def test_a_full_store_never_forgets_spend(policy: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Defect 10: past ``max_scope_values`` a new scope value gets the ``on_store_error`` policy (let through
+    unchecked and counted, or refused) and every current value keeps its spend; once a window ends, its
+    counters make room, and what was let through is counted then."""
+    clock = Clock(datetime.fromisoformat("2026-03-08T10:00:00+00:00").timestamp())
+    budget = Budget(10.0, "hour", scope="user.id", max_scope_values=4, on_store_error=policy, clock=clock)
+    for index in range(4):
         budget.settle(budget.reserve(f"u-{index}", 1.0), 1.0)
+    for _ in range(3):
+        if policy == "block":
+            with pytest.raises(BudgetStoreError, match="max_scope_values"):
+                budget.reserve("u-new", 1.0)
+        else:
+            reservation = budget.reserve("u-new", 1.0)
+            assert not reservation.stored
+            budget.settle(reservation, 1.0)
+    assert [budget.spent(f"u-{index}") for index in range(4)] == [1.0] * 4, "no current spend forgotten"
     assert counters(budget) == 4
-    assert budget.spent("u-7") == 1.0
-    assert budget.reserved("u-0") == 1.0  # a call in flight keeps its counters
-    budget.settle(in_flight, 1.0)
-    assert budget.spent("u-0") == 1.0
-    assert budget.spent("u-1") == 0.0  # forgotten: starts again from $0
-    assert [r.getMessage() for r in caplog.records if r.name == "costspan" and r.levelno == logging.WARNING] == [
-        f"costspan: budget {budget.name!r} tracks more than 4 scope values in memory; the least recently used are "
-        "forgotten (their spend starts again from $0). Use a Redis store for this many."
-    ]
+    assert budget.unchecked == (3 if policy == "allow" else 0)
+    assert len(_warnings(caplog)) == 2  # the store's, once; the outage's, once
+    clock.now += 3600  # the window ends: its counters make room for the next one's
+    budget.settle(budget.reserve("u-0", 0.5), 0.5)
+    assert budget.spent("u-0") == 0.5
+    if policy == "allow":
+        assert budget.journaled == 3
+        budget._journal.flush()
+        assert budget.journaled == 0
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "costspan" and r.levelno == logging.WARNING]

@@ -114,6 +114,7 @@ def test_the_table_lists_every_contract_metric() -> None:
         "costspan.budget.spent",
         "costspan.budget.limit",
         "costspan.budget.store_errors",
+        "costspan.budget.unchecked",
     ]
 
 

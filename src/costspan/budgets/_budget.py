@@ -1,80 +1,48 @@
-"""Budget: a spend limit per window (and per scope value), enforced before a call's money is spent."""
+"""Budget: a spend limit per window (and per scope value), enforced before a call's money is spent.
+
+This module holds the budget's own logic: its configuration, the call path (reserve, extend, settle) and the
+reads. Configuration rules are in ``_checks``, what it hands out in ``_reservation``, the store's opening and
+health in ``_stores``, the windows in ``_windows``, and settlements kept through an outage in ``_journal``."""
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING
 
+from ._checks import (
+    check_callable,
+    check_choice,
+    check_count,
+    check_limit,
+    check_name,
+    check_positive,
+    check_scope,
+    check_thresholds,
+    check_timezone,
+    check_window,
+)
 from ._errors import BudgetExceededError, BudgetStoreError, usd
-from ._memory import MAX_SLOTS, MemoryStore
-from ._store import MAX_NANOS, NANOS_PER_USD, Outcome, Rules, Slot, Store, StoreError, check_amount
-from ._windows import WINDOWS, Window, window_at
+from ._journal import Entry, Journal
+from ._memory import MAX_SLOTS
+from ._reservation import Reservation, ThresholdEvent
+from ._store import NANOS_PER_USD, Outcome, Rules, Slot, Store, StoreError, check_amount
+from ._stores import Health, new_id, open_store
+from ._windows import Window, window_at
 
 if TYPE_CHECKING:
     import redis
     import redis.asyncio
 
-__all__ = ["DEFAULT_RESERVATION_TTL", "Budget", "Reservation", "ThresholdEvent"]
+__all__ = ["DEFAULT_RESERVATION_TTL", "Budget"]
 
 DEFAULT_RESERVATION_TTL = 900.0
 _KEEP = 3600.0  # seconds a window's counters outlive it (beyond the reservation TTL)
 _log = logging.getLogger("costspan")
-
-
-@dataclass(frozen=True, slots=True)
-class ThresholdEvent:
-    """A threshold crossed for the first time in a window: ``spent`` (USD, settled) reached ``threshold`` of
-    ``limit``. ``window_start`` is None for a budget without a window."""
-
-    budget: str
-    scope: str | None
-    scope_value: str | None
-    threshold: float
-    spent: float
-    limit: float
-    window_start: datetime | None
-
-
-class Reservation:
-    """Money held for one call until :meth:`Budget.settle` replaces it by the call's actual cost.
-
-    ``stored`` is False when the store could not be reached (``on_store_error="allow"``): the call went ahead
-    unchecked, and settling it still adds its cost. After :meth:`Budget.extend` returns False, ``refusal`` is the
-    :class:`BudgetExceededError` to raise.
-    """
-
-    __slots__ = ("_nanos", "_pending", "_slot", "budget", "id", "refusal", "scope_value", "stored")
-
-    def __init__(self, budget: str, slot: Slot, rid: str, nanos: int, stored: bool) -> None:
-        self.budget = budget
-        self.scope_value = slot.scope_value
-        self.id = rid
-        self.stored = stored
-        self.refusal: BudgetExceededError | None = None
-        self._slot = slot
-        self._nanos = nanos
-        self._pending = [True]  # popped by the one settlement: list.pop is atomic
-
-    @property
-    def amount_usd(self) -> float:
-        return self._nanos / NANOS_PER_USD
-
-    @property
-    def settled(self) -> bool:
-        return not self._pending
-
-    def __repr__(self) -> str:
-        state = "settled" if self.settled else "held"
-        return f"<Reservation {self.budget!r} {self.scope_value!r} {usd(self.amount_usd)} {state}>"
 
 
 class Budget:
@@ -103,6 +71,7 @@ class Budget:
             reserved, even if it ends in the next one (up to ``reservation_ttl`` + 1 hour after that window's end,
             when its counters are dropped).
         scope: None for one total, or an attribution attribute (``"user.id"``, ``"team"``) for a total per value.
+            The attribution keyword ``"user_id"`` means the attribute it sets, ``"user.id"``.
         thresholds: fractions of the limit in (0, 1]. Each fires once per window and scope value, across every
             process sharing the store, when settled spend reaches it (``round(fraction * limit)`` nanodollars):
             ``on_threshold(ThresholdEvent)`` is called in the process whose settlement crossed it.
@@ -110,8 +79,9 @@ class Budget:
         name: the budget's identity: budgets of the same name on the same Redis share their numbers. The default
             is built from window, timezone, scope and limit (``"day:user.id:10usd"``), so identically configured
             processes share state; set one when two differently configured budgets must share, or not.
-        store: None keeps the numbers in this process's memory (thread- and asyncio-safe; bounded to 10,000 scope
-            values per window, past which the least recently used is forgotten with a warning). A Redis URL
+        store: None keeps the numbers in this process's memory (thread- and asyncio-safe; bounded to
+            ``max_scope_values`` scope values: past that, a new scope value's calls get the ``on_store_error``
+            policy, and no current window's spend is ever forgotten). A Redis URL
             (``redis://``, ``rediss://``, ``unix://``; ``pip install 'costspan[redis]'``) shares them between
             processes; each step is one atomic script. Sync calls use a sync client and async calls a
             ``redis.asyncio`` client (one per event loop), so a budget never blocks the event loop. Clients made
@@ -129,6 +99,7 @@ class Budget:
             stream renews it whenever it extends. A process that dies holding a reservation holds it no longer
             than that (by the Redis server's clock, so workers' clocks need not agree). Settling an expired
             reservation still counts the call's cost.
+        max_scope_values: how many (scope value, window) counters the memory store keeps (default 10,000).
         clock: the time (epoch seconds) that places calls in windows; for tests.
 
     Reading: :meth:`spent` (settled USD in the current window), :meth:`reserved` (held by calls in flight),
@@ -153,21 +124,23 @@ class Budget:
         on_store_error: str = "allow",
         on_unpriced: str = "allow",
         reservation_ttl: float = DEFAULT_RESERVATION_TTL,
+        max_scope_values: int = MAX_SLOTS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._limit = _check_limit(limit_usd)
-        self._window_kind = _check_window(window)
-        self._zone = _check_timezone(timezone)
-        self._scope = _check_scope(scope)
-        self._thresholds = _check_thresholds(thresholds)
-        self._on_threshold = _check_callable("on_threshold", on_threshold, optional=True)
-        self._action = _check_choice("action", action, ("block", "alert"))
-        self._on_store_error = _check_choice("on_store_error", on_store_error, ("allow", "block"))
-        self._on_unpriced = _check_choice("on_unpriced", on_unpriced, ("allow", "block"))
-        self._ttl = _check_positive("reservation_ttl", reservation_ttl)
-        self._clock = _check_callable("clock", clock)
+        self._limit = check_limit(limit_usd)
+        self._window_kind = check_window(window)
+        self._zone = check_timezone(timezone)
+        self._scope = check_scope(scope)
+        self._thresholds = check_thresholds(thresholds)
+        self._on_threshold = check_callable("on_threshold", on_threshold, optional=True)
+        self._action = check_choice("action", action, ("block", "alert"))
+        self._on_store_error = check_choice("on_store_error", on_store_error, ("allow", "block"))
+        self._on_unpriced = check_choice("on_unpriced", on_unpriced, ("allow", "block"))
+        self._ttl = check_positive("reservation_ttl", reservation_ttl)
+        self._max_slots = check_count("max_scope_values", max_scope_values)
+        self._clock = check_callable("clock", clock)
         self._timezone = timezone
-        self._name = _check_name(name) if name is not None else self._default_name()
+        self._name = check_name(name) if name is not None else self._default_name()
         limit_ns = self._limit_ns = round(self._limit * NANOS_PER_USD)
         self._refuse_above = limit_ns if self._action == "block" else None
         rules = Rules(
@@ -176,14 +149,17 @@ class Budget:
             keep=self._ttl + _KEEP,
             thresholds=tuple((fraction, round(fraction * limit_ns)) for fraction in self._thresholds),
             clock=self._clock,
+            max_slots=self._max_slots,
         )
-        self._store: Store = _open_store(store, rules)
+        self._store: Store = open_store(store, rules)
         self._lock = threading.Lock()
         self._window = window_at(self._window_kind, self._zone, self._clock())
         self._global = Slot(None, self._window.id, self._window.end)
         # The current window's slot per scope value reserved for: what scope_values() lists (insertion-ordered).
         self._seen: dict[str, Slot] = {}
-        self._health = _Health(self)
+        self._health = Health(self._name, self._store, self._on_store_error)
+        store_ = self._store
+        self._journal = Journal(self._name, lambda entry: store_.settle(*entry), self._replayed)
 
     # -- read-only configuration --------------------------------------------------------------------------------
     @property
@@ -241,6 +217,21 @@ class Budget:
         """How many budget operations could not use the store (failed, timed out, or skipped while it was down)."""
         return self._health.errors
 
+    @property
+    def unchecked(self) -> int:
+        """How many calls went through unchecked (``on_store_error="allow"``: the store failed, or costspan
+        failed to check them). Their cost is still counted, once the store answers."""
+        return self._health.unchecked
+
+    @property
+    def journaled(self) -> int:
+        """Settlements kept until the store answers (at most ``JOURNAL_BOUND``; see costspan.budgets._journal)."""
+        return len(self._journal)
+
+    def count_unchecked(self) -> None:
+        """Count a call let through without a reservation (costspan could not check it)."""
+        self._health.let_through()
+
     def __repr__(self) -> str:
         return f"<Budget {self._name!r} {usd(self._limit)} {self._action} store={self._store.describe()}>"
 
@@ -291,6 +282,10 @@ class Budget:
             outcome = await self._store.areserve(slot, rid, nanos, self._refuse_above)
         except StoreError as error:
             return self._unstored(slot, rid, nanos, error)
+        except BaseException:
+            # Cancelled while the store had the request: it may hold it. Release it, whenever the store answers.
+            self._journal.add(Entry(slot, rid, 0, True))
+            raise
         return self._reserved(slot, rid, nanos, outcome)
 
     def extend(self, reservation: Reservation, amount_usd: float) -> bool:
@@ -320,27 +315,35 @@ class Budget:
     def settle(self, reservation: Reservation, actual_usd: float) -> tuple[float, ...]:
         """Replace the reservation by the call's actual cost, exactly once (later calls do nothing). Returns the
         thresholds this settlement crossed first in its window, after calling ``on_threshold`` for each. Never
-        raises for a store failure: the money is spent; the failure is counted and logged."""
+        raises for a store failure: the money is spent; the settlement is kept in the budget's journal and applied
+        once the store answers (see :attr:`journaled`)."""
         actual = self._prepare_settle(reservation, actual_usd)
         if actual is None:
             return ()
+        entry = Entry(reservation._slot, reservation.id, actual, reservation.stored)
         try:
-            outcome = self._store.settle(reservation._slot, reservation.id, actual, reservation.stored)
+            outcome = self._store.settle(*entry)
         except StoreError as error:
             self._health.failed(error)
+            self._journal.add(entry)
             return ()
-        return self._settled(reservation, outcome)
+        return self._settled(reservation._slot, outcome)
 
     async def asettle(self, reservation: Reservation, actual_usd: float) -> tuple[float, ...]:
         actual = self._prepare_settle(reservation, actual_usd)
         if actual is None:
             return ()
+        entry = Entry(reservation._slot, reservation.id, actual, reservation.stored)
         try:
-            outcome = await self._store.asettle(reservation._slot, reservation.id, actual, reservation.stored)
+            outcome = await self._store.asettle(*entry)
         except StoreError as error:
             self._health.failed(error)
+            self._journal.add(entry)
             return ()
-        return self._settled(reservation, outcome)
+        except BaseException:  # cancelled while the store had it: applied once, from the journal if need be
+            self._journal.add(entry)
+            raise
+        return self._settled(reservation._slot, outcome)
 
     # -- internals ------------------------------------------------------------------------------------------------
     def _current(self) -> Window:
@@ -366,14 +369,14 @@ class Budget:
         slot = self._slot(scope_value)
         if slot.scope_value is not None and slot.scope_value not in self._seen:
             self._saw(slot)
-        return slot, _new_id(), nanos
+        return slot, new_id(), nanos
 
     def _saw(self, slot: Slot) -> None:
         with self._lock:
             seen = self._seen
             if slot.window == self._window.id:
                 seen[slot.scope_value] = slot  # type: ignore[index]
-                if len(seen) > MAX_SLOTS:
+                if len(seen) > self._max_slots:
                     del seen[next(iter(seen))]
 
     def _reserved(self, slot: Slot, rid: str, nanos: int, outcome: Outcome) -> Reservation:
@@ -386,10 +389,11 @@ class Budget:
         self._health.failed(error)
         if self._on_store_error == "block":
             raise self._store_error(slot.scope_value, error, "refused a call needing {}", nanos / NANOS_PER_USD)
+        self._health.let_through()
         return Reservation(self._name, slot, rid, nanos, stored=False)
 
     def _prepare_extend(self, reservation: Reservation, amount_usd: float) -> int | None:
-        self._check_own(reservation)
+        self.check_own(reservation)
         add = check_amount(amount_usd)
         return None if reservation.settled else add
 
@@ -413,7 +417,7 @@ class Budget:
         return True
 
     def _prepare_settle(self, reservation: Reservation, actual_usd: float) -> int | None:
-        self._check_own(reservation)
+        self.check_own(reservation)
         actual = check_amount(actual_usd)
         try:
             reservation._pending.pop()
@@ -421,12 +425,15 @@ class Budget:
             return None
         return actual
 
-    def _settled(self, reservation: Reservation, outcome: Outcome) -> tuple[float, ...]:
+    def _settled(self, slot: Slot, outcome: Outcome) -> tuple[float, ...]:
         self._health.answered()
         if outcome.crossed and self._on_threshold is not None:
             for threshold in outcome.crossed:
-                self._fire(reservation._slot, threshold, outcome.spent)
+                self._fire(slot, threshold, outcome.spent)
         return outcome.crossed
+
+    def _replayed(self, entry: Entry, outcome: Outcome) -> None:
+        self._settled(entry.slot, outcome)
 
     def _fire(self, slot: Slot, threshold: float, spent: int) -> None:
         start = None if slot.window is None else datetime.fromtimestamp(slot.window, self._zone)
@@ -461,7 +468,7 @@ class Budget:
         self._health.failed(error)
         return self._store_error(slot.scope_value, error, "could not read its spend" + (self._period() or " total"))
 
-    def _check_own(self, reservation: Reservation) -> None:
+    def check_own(self, reservation: Reservation) -> None:
         if reservation.budget != self._name:
             raise ValueError(f"reservation of budget {reservation.budget!r} given to budget {self._name!r}")
 
@@ -515,170 +522,3 @@ class Budget:
             window += "@" + self._timezone
         limit = repr(self._limit).removesuffix(".0")
         return f"{window}:{self._scope or 'global'}:{limit}usd"
-
-
-class _Health:
-    """Counts store failures and logs them once per outage: a warning when the store starts failing (at most one a
-    minute, should it flap), an info line when it answers again, debug lines between. (The Redis store itself
-    leaves a server that stopped answering alone for a moment; see costspan.budgets._redis.)"""
-
-    def __init__(self, budget: Budget) -> None:
-        self._budget = budget
-        self._lock = threading.Lock()
-        self.errors = 0
-        self._down = False
-        self._warned = False
-        self._quiet_until = 0.0
-
-    def answered(self) -> None:
-        if self._down:
-            self._recovered()
-
-    def failed(self, error: StoreError) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self.errors += 1
-            warn = not self._down and now >= self._quiet_until
-            self._down = True
-            if warn:
-                self._warned, self._quiet_until = True, now + 60
-        budget = self._budget
-        if not warn:
-            _log.debug("costspan: budget %r store failed: %s", budget.name, error)
-            return
-        consequence = "refused" if budget.on_store_error == "block" else "let through unchecked"
-        _log.warning(
-            "costspan: budget %r cannot use its store %s (%s); calls are %s (on_store_error=%r) until it answers",
-            budget.name,
-            budget._store.describe(),
-            error,
-            consequence,
-            budget.on_store_error,
-        )
-
-    def _recovered(self) -> None:
-        with self._lock:
-            announce, self._down, self._warned = self._down and self._warned, False, False
-        if announce:
-            budget = self._budget
-            _log.info("costspan: budget %r store %s answers again", budget.name, budget._store.describe())
-
-
-_PROCESS = [os.urandom(6).hex()]
-_COUNTER = itertools.count()
-
-
-def _new_id() -> str:
-    """Unique across processes sharing a store: a random per-process prefix (renewed after fork) and a counter."""
-    return f"{_PROCESS[0]}.{next(_COUNTER)}"
-
-
-def _renew_process_id() -> None:
-    _PROCESS[0] = os.urandom(6).hex()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_renew_process_id)
-
-
-def _open_store(store: object, rules: Rules) -> Store:
-    if store is None:
-        return MemoryStore(rules)
-    if isinstance(store, str):
-        return _open_redis_url(store, rules)
-    if type(store).__module__.split(".")[0] == "redis":
-        import redis
-        import redis.asyncio
-
-        if isinstance(store, (redis.Redis, redis.asyncio.Redis)):
-            from ._redis import RedisStore
-
-            return RedisStore(store, rules)
-    raise TypeError(
-        f"Budget store must be None (memory), a Redis URL or a redis.Redis / redis.asyncio.Redis client, not {store!r}"
-    )
-
-
-def _open_redis_url(url: str, rules: Rules) -> Store:
-    from ._redis import redact
-
-    try:
-        from ._redis import RedisStore
-
-        return RedisStore(url, rules)
-    except ImportError as error:
-        raise ImportError(
-            f"Budget store {redact(url)!r} needs the redis package: pip install 'costspan[redis]'"
-        ) from error
-    except ValueError as error:
-        raise ValueError(
-            f"Budget store {redact(url)!r} is not a Redis URL ({error}); "
-            "expected redis://[:password@]host:port/db, rediss://... or unix:///path/to/socket"
-        ) from None
-
-
-def _check_limit(limit: object) -> float:
-    if isinstance(limit, (int, float)) and not isinstance(limit, bool) and math.isfinite(limit) and limit > 0:
-        if limit * NANOS_PER_USD > MAX_NANOS:
-            raise ValueError(
-                f"Budget limit_usd={limit!r} is over the $9,007,199 a budget counts exactly (2**53 nanodollars)"
-            )
-        return float(limit)
-    raise ValueError(f"Budget limit_usd must be a positive, finite number of USD, not {limit!r}")
-
-
-def _check_window(window: object) -> str | None:
-    return None if window is None else _check_choice("window", window, (*WINDOWS, None))
-
-
-def _check_choice(option: str, value: object, choices: Sequence[str | None]) -> str:
-    if isinstance(value, str) and value in choices:
-        return value
-    listed = ", ".join(repr(choice) for choice in choices)
-    raise ValueError(f"Budget {option} must be one of {listed}, not {value!r}")
-
-
-def _check_timezone(timezone: object) -> ZoneInfo:
-    if not isinstance(timezone, str):
-        raise TypeError(f"Budget timezone must be an IANA time zone name such as 'UTC', not {timezone!r}")
-    try:
-        return ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as error:
-        raise ValueError(
-            f"Budget timezone {timezone!r} is not a known IANA time zone (such as 'UTC' or 'America/New_York')"
-        ) from error
-
-
-def _check_scope(scope: object) -> str | None:
-    if scope is None or (isinstance(scope, str) and scope):
-        return scope
-    raise TypeError(
-        f"Budget scope must be None or the name of an attribution attribute such as 'user.id', not {scope!r}"
-    )
-
-
-def _check_thresholds(thresholds: object) -> tuple[float, ...]:
-    if isinstance(thresholds, (str, bytes)) or not isinstance(thresholds, Sequence):
-        raise TypeError(f"Budget thresholds must be a sequence of fractions in (0, 1], not {thresholds!r}")
-    for threshold in thresholds:
-        if not (isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and 0 < threshold <= 1):
-            raise ValueError(f"Budget thresholds must each be a fraction of the limit in (0, 1], not {threshold!r}")
-    return tuple(sorted({float(threshold) for threshold in thresholds}))
-
-
-def _check_callable(option: str, value: Any, optional: bool = False) -> Any:
-    if callable(value) or (optional and value is None):
-        return value
-    raise TypeError(f"Budget {option} must be callable{' or None' if optional else ''}, not {value!r}")
-
-
-def _check_positive(option: str, value: object) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
-        return float(value)
-    raise ValueError(f"Budget {option} must be a positive, finite number of seconds, not {value!r}")
-
-
-def _check_name(name: object) -> str:
-    if isinstance(name, str) and name:
-        return name
-    raise ValueError(f"Budget name must be a non-empty string, not {name!r}")

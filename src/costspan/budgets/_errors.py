@@ -1,10 +1,20 @@
-"""The two exceptions a budget raises into the user's code."""
+"""The exceptions a budget raises into the user's code.
+
+::
+
+    BudgetError                  anything a budget raises instead of letting a call go out (or a read finish)
+    +-- BudgetExceededError      over budget: the call does not fit its limit (what to tell a user)
+    +-- BudgetCheckError         the budget could not check the call, and on_store_error="block" refuses it
+        +-- BudgetStoreError     ...because its store is unreachable (also raised by spent() and the like)
+
+An ``except BudgetExceededError`` never sees a store outage: the two cannot be confused.
+"""
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["BudgetExceededError", "BudgetStoreError"]
+__all__ = ["BudgetCheckError", "BudgetError", "BudgetExceededError", "BudgetStoreError"]
 
 
 def usd(amount: float) -> str:
@@ -12,9 +22,10 @@ def usd(amount: float) -> str:
     return "unknown" if math.isnan(amount) else f"${amount:,.6f}"
 
 
-class BudgetExceededError(Exception):
-    """A call that does not fit its budget: raised before the call is sent, or from a stream's iterator when
-    its running cost crosses the limit. The amounts are USD in the budget's current window."""
+class BudgetError(Exception):
+    """What a budget raises instead of letting a call go out: the base of :class:`BudgetExceededError` (over
+    budget) and :class:`BudgetCheckError` (could not check). The amounts are USD in the budget's current window;
+    NaN where the budget could not tell."""
 
     def __init__(
         self,
@@ -41,7 +52,17 @@ class BudgetExceededError(Exception):
         return (_rebuild, (type(self), str(self), fields))
 
 
-class BudgetStoreError(BudgetExceededError):
+class BudgetExceededError(BudgetError):
+    """A call that does not fit its budget: raised before the call is sent, or from a stream's iterator when
+    its running cost crosses the limit."""
+
+
+class BudgetCheckError(BudgetError):
+    """The budget could not check the call (costspan failed to price it or to reserve it) and its
+    ``on_store_error="block"`` refuses what it cannot check. The call was not sent."""
+
+
+class BudgetStoreError(BudgetCheckError):
     """The budget's store could not be reached and the budget says ``on_store_error="block"`` (or a read such as
     ``spent()`` failed). ``spent`` and ``reserved`` are NaN: the store could not tell."""
 
@@ -49,5 +70,5 @@ class BudgetStoreError(BudgetExceededError):
 _FIELDS = ("budget", "scope_value", "spent", "reserved", "limit", "estimate")
 
 
-def _rebuild(kind: type[BudgetExceededError], message: str, fields: dict[str, object]) -> BudgetExceededError:
+def _rebuild(kind: type[BudgetError], message: str, fields: dict[str, object]) -> BudgetError:
     return kind(message, **fields)  # type: ignore[arg-type]

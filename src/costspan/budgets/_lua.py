@@ -8,6 +8,9 @@ KEYS, all of one budget, scope value and window, sharing one hash tag (one Redis
   4 expiries  sorted set: live reservation id -> expiry (ms, the Redis server's clock: workers' clocks may
               disagree, the server's is one)
   5 fired     set of the thresholds already fired in this window
+  6 settled   (reserve and settle only) a marker that this reservation was settled, living ARGV's marker ms:
+              a settle retried after its reply was lost, or a reserve arriving after its call's release,
+              changes nothing
 Numbers handed to redis.call go through string.format('%d'): Lua would print large ones as 1e+14.
 """
 
@@ -46,7 +49,9 @@ STATUS = _COMMON + "return {1, spent, reserved}\n"
 RESERVE = (
     _COMMON
     + """
-if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {1, spent, reserved} end
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 or redis.call('EXISTS', KEYS[6]) == 1 then
+  return {1, spent, reserved}
+end
 local amount = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 if limit >= 0 and spent + reserved + amount > limit then return {0, spent, reserved} end
@@ -80,13 +85,15 @@ return {1, spent, reserved, amount}
 """
 )
 
-# ARGV: id, actual, stored (1/0), keep ms, then (threshold, level) pairs.
-# A stored reservation missing from holds was settled already: exactly once.
+# ARGV: id, actual, keep ms, marker ms, then (threshold, level) pairs.
+# A reservation marked settled was settled already: exactly once. One missing from holds (never stored, or lost
+# with a Redis that restarted empty) still counts its cost.
 SETTLE = (
     _COMMON
     + """
+if redis.call('EXISTS', KEYS[6]) == 1 then return {0, spent, reserved} end
+redis.call('SET', KEYS[6], '1', 'PX', ARGV[4])
 local held = redis.call('HGET', KEYS[3], ARGV[1])
-if held == false and ARGV[3] == '1' then return {0, spent, reserved} end
 if held then
   redis.call('HDEL', KEYS[3], ARGV[1])
   if held ~= 'x' then
@@ -101,7 +108,7 @@ for i = 5, #ARGV, 2 do
     out[#out + 1] = ARGV[i]
   end
 end
-keep(ARGV[4])
+keep(ARGV[3])
 return out
 """
 )

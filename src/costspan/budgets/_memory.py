@@ -1,10 +1,12 @@
 """The in-process store: a dict of counters under one lock held for microseconds (no awaits inside, so the
 async methods are safe on any event loop and never block it for longer than a dict update).
 
-Bounded: a window's counters are dropped ``keep`` seconds after the window ends, and at most ``MAX_SLOTS``
-(scope value, window) counters are kept; past that the least recently used one with no live reservation is
-forgotten (a warning is logged once), so a forgotten scope value starts again from $0. Use Redis for budgets
-over more scope values than that.
+Bounded: a window's counters are dropped ``keep`` seconds after the window ends, and at most ``max_slots``
+(scope value, window) counters are kept (the budget's ``max_scope_values``). A current window's spend is never
+forgotten: when the store is full, counters of windows that have ended and hold no reservation make room; if
+none do, a new scope value is a store failure (:class:`StoreError`), so the budget's ``on_store_error`` decides:
+"allow" lets its calls through unchecked (counted, and settled into the store once there is room), "block"
+refuses them. A warning is logged once. Use Redis for budgets over more scope values than that.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from ._store import Outcome, Rules, Slot
+from ._store import Outcome, Rules, Slot, StoreError
 
 __all__ = ["MAX_SLOTS", "MemoryStore"]
 
@@ -135,10 +137,10 @@ class MemoryStore:
             self._sweep(now)
         counters = self._slots.get(slot)
         if counters is None:
+            if len(self._slots) >= self._rules.max_slots:
+                self._make_room(now)
             first = min((level for _, level in self._rules.thresholds), default=math.inf)
             counters = self._slots[slot] = _Counters(slot.end, first)
-            if len(self._slots) > MAX_SLOTS:
-                self._forget_one()
         else:
             self._slots.move_to_end(slot)
         now_ms = int(now * 1000)
@@ -152,14 +154,19 @@ class MemoryStore:
             del self._slots[slot]
         self._sweep_at = now + min(60.0, keep)
 
-    def _forget_one(self) -> None:
-        idle = next((slot for slot, counters in self._slots.items() if not counters.holds), None)
-        self._slots.pop(idle if idle is not None else next(iter(self._slots)))
+    def _make_room(self, now: float) -> None:
+        """Forget one ended window's idle counters, or fail: a current window's spend is never forgotten."""
+        ended = next((s for s, counters in self._slots.items() if counters.end <= now and not counters.holds), None)
+        if ended is not None:
+            del self._slots[ended]
+            return
+        limit = self._rules.max_slots
         if not self._warned_full:
             self._warned_full = True
             _log.warning(
-                "costspan: budget %r tracks more than %d scope values in memory; the least recently used are "
-                "forgotten (their spend starts again from $0). Use a Redis store for this many.",
+                "costspan: budget %r keeps %d scope values in memory (max_scope_values), all in use this window: "
+                "a new one is handled as a store failure (on_store_error). Raise max_scope_values or use Redis.",
                 self._rules.name,
-                MAX_SLOTS,
+                limit,
             )
+        raise StoreError(f"the memory store is full: {limit} scope values this window (max_scope_values)")

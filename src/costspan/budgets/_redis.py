@@ -43,6 +43,9 @@ TIMEOUT = 0.25  # seconds, to connect and to read a reply
 POOL_SIZE = 32  # connections per client (one sync client, one async client per event loop): Redis runs one
 # script at a time, so more only means more connections to open at once when a burst of calls begins
 RETRY_AFTER = 1.0  # seconds a failed server is left alone
+# How long past a reservation's lifetime the store remembers that it was settled (ms): a settlement retried
+# within that time (the budget's journal retries every second while the store is down) counts nothing twice.
+MARKER_MS = 3_600_000
 _SETTINGS = {"host", "port", "path", "db", "username", "password", "credential_provider", "client_name"}
 _SETTINGS |= {"socket_timeout", "socket_connect_timeout"}
 _T = TypeVar("_T")
@@ -113,11 +116,11 @@ class RedisStore:
         return _reply(await self._arun(lambda scripts: scripts.extend(*args)))
 
     def settle(self, slot: Slot, rid: str, actual: int, stored: bool) -> Outcome:
-        args = self._settle_args(slot, rid, actual, stored)
+        args = self._settle_args(slot, rid, actual)
         return _settled(self._run(lambda scripts: scripts.settle(*args)))
 
     async def asettle(self, slot: Slot, rid: str, actual: int, stored: bool) -> Outcome:
-        args = self._settle_args(slot, rid, actual, stored)
+        args = self._settle_args(slot, rid, actual)
         return _settled(await self._arun(lambda scripts: scripts.settle(*args)))
 
     def status(self, slot: Slot) -> Outcome:
@@ -139,9 +142,12 @@ class RedisStore:
             return "0"
         return str(max(1000, int((slot.end + self._rules.keep - self._rules.clock()) * 1000)))
 
+    def _marker(self, slot: Slot, rid: str) -> list[str]:
+        return [*self._keys(slot)[:5], self._keys(slot)[0].removesuffix("spent") + "settled:" + _part(rid)]
+
     def _reserve_args(self, slot: Slot, rid: str, amount: int, limit: int | None) -> tuple[list[str], list[Any]]:
         limit_arg = -1 if limit is None else limit
-        return self._keys(slot), [rid, amount, limit_arg, self._rules.hold_ms, self._keep_ms(slot)]
+        return self._marker(slot, rid), [rid, amount, limit_arg, self._rules.hold_ms, self._keep_ms(slot)]
 
     def _extend_args(
         self, slot: Slot, rid: str, add: int, total: int, limit: int | None
@@ -149,11 +155,12 @@ class RedisStore:
         limit_arg = -1 if limit is None else limit
         return self._keys(slot), [rid, add, total, limit_arg, self._rules.hold_ms, self._keep_ms(slot)]
 
-    def _settle_args(self, slot: Slot, rid: str, actual: int, stored: bool) -> tuple[list[str], list[Any]]:
-        args: list[Any] = [rid, actual, int(stored), self._keep_ms(slot)]
+    def _settle_args(self, slot: Slot, rid: str, actual: int) -> tuple[list[str], list[Any]]:
+        marker_ms = self._rules.hold_ms + MARKER_MS
+        args: list[Any] = [rid, actual, self._keep_ms(slot), marker_ms]
         for fraction, level in self._rules.thresholds:
             args += [repr(fraction), level]
-        return self._keys(slot), args
+        return self._marker(slot, rid), args
 
     def _loop(self) -> _Loop:
         """This loop's client and gate: a redis.asyncio connection (and an asyncio.Semaphore) belongs to the loop
@@ -217,8 +224,10 @@ def _settled(reply: list[Any]) -> Outcome:
 
 
 def _part(text: str) -> str:
-    """Escapes what delimits the key's parts and its hash tag ({, }, |, %)."""
-    return quote(text, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`~")
+    """Escapes every delimiter of the key (``=`` between name and scope value, ``|`` before the window, ``:``
+    before the counter, ``{``/``}`` of the hash tag) and ``%`` itself, so no two (name, scope value) pairs share
+    a key: a budget ``team`` scoped ``alice`` and an unscoped budget ``team=alice`` are different keys."""
+    return quote(text, safe=" !\"#$&'()*+,-./;<>?@[\\]^_`~")
 
 
 def _from_url(url: str, module: Any) -> Any:

@@ -46,6 +46,7 @@ class Rules(NamedTuple):
     keep: float  # seconds a window's counters outlive the window (late settlements, clock skew)
     thresholds: tuple[tuple[float, int], ...]  # (fraction, settled nanodollars at which it fires)
     clock: Callable[[], float]
+    max_slots: int = 10_000  # the memory store's bound on (scope value, window) counters
 
 
 class Outcome(NamedTuple):

@@ -270,7 +270,9 @@ def _read_event(call: Call, event: Any) -> bool:
         delta = event.delta
         field = _DELTA_TEXT.get(delta.type)
         if field is not None:
-            call.output_parts.append(getattr(delta, field))
+            text = getattr(delta, field)
+            call.output_chars += len(text)
+            call.output_parts.append(text)
     elif kind == "message_start":
         message = event.message
         _read_identity(call, message)

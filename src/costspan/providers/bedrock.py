@@ -118,6 +118,7 @@ def _read_event(call: Call, event: Any) -> bool:
     if delta is not None:
         text = delta.get("delta", {}).get("text")
         if text:
+            call.output_chars += len(text)
             call.output_parts.append(text)
         return False
     stop = event.get("messageStop")
@@ -213,6 +214,7 @@ def _read_invoke_chunk(call: Call, event: Any) -> bool:
     decoded = json.loads(data)
     text = _chunk_text(decoded)
     if isinstance(text, str) and text:
+        call.output_chars += len(text)
         call.output_parts.append(text)
     metrics = decoded.get(_METRICS)
     if metrics is not None:

@@ -155,6 +155,7 @@ def _read_chunk(call: Call, chunk: Any) -> bool:
         for part in parts or ():
             text = part.text
             if text:
+                call.output_chars += len(text)
                 call.output_parts.append(text)
     return False
 

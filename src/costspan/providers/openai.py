@@ -298,17 +298,47 @@ def _choice_texts(choice: Any) -> list[str]:
 
 
 def _read_chat_chunk(call: Call, chunk: Any) -> bool:
-    """Per chunk, only what cannot wait: the usage chunk. The rest is read from the last chunk at the end."""
+    """Per chunk, only what cannot wait: the text (however many tokens a chunk carries: gateways batch them) and
+    the usage chunk. The rest is read from the last chunk at the end."""
+    for choice in chunk.choices:
+        delta = choice.delta
+        text = delta.content
+        if text:
+            call.output_chars += len(text)
+            call.output_parts.append(text)
+        elif delta.tool_calls:
+            _read_tool_call_text(call, delta.tool_calls)
+    return _read_chunk_usage(call, chunk)
+
+
+def _read_completion_chunk(call: Call, chunk: Any) -> bool:
+    for choice in chunk.choices:
+        text = choice.text
+        if text:
+            call.output_chars += len(text)
+            call.output_parts.append(text)
+    return _read_chunk_usage(call, chunk)
+
+
+def _read_chunk_usage(call: Call, chunk: Any) -> bool:
     usage = chunk.usage
     if usage is None:
         call.last_chunk = chunk
-        call.chunk_count += 1
         return False
     _read_chat_usage(call, usage)
     if chunk.choices:
         call.last_chunk = chunk
         return False
     return call.hide_usage_chunk
+
+
+def _read_tool_call_text(call: Call, tool_calls: Any) -> None:
+    for tool in tool_calls:
+        function = tool.function
+        text = None if function is None else function.arguments
+        if text:
+            call.output_chars += len(text)
+            call.output_parts.append(text)
 
 
 def _read_chat_choices_chunk(call: Call, chunk: Any) -> bool:
@@ -320,8 +350,8 @@ def _read_chat_choices_chunk(call: Call, chunk: Any) -> bool:
 
 
 def _end_chat_stream(call: Call) -> None:
-    """Identity and finish reasons from the last content chunk (with n > 1 choices, each choice's by index); for
-    an interrupted stream, the output estimated at a token per chunk, which is how OpenAI streams text."""
+    """Identity and finish reasons from the last content chunk (with n > 1 choices, each choice's by index). An
+    interrupted stream's output is estimated from its text when it is settled."""
     last = call.last_chunk
     if last is None:
         return
@@ -333,8 +363,6 @@ def _end_chat_stream(call: Call) -> None:
         reasons = [choice.finish_reason for choice in choices if choice.finish_reason]
     if reasons:
         call.finish_reasons = reasons
-    if not call.usage_seen:
-        call.output_tokens = call.chunk_count
 
 
 def _read_responses_usage(call: Call, usage: Any) -> None:
@@ -382,6 +410,7 @@ _FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete",
 def _read_responses_event(call: Call, event: Any) -> bool:
     kind = event.type
     if kind == "response.output_text.delta":
+        call.output_chars += len(event.delta)
         call.output_parts.append(event.delta)
     elif kind == "response.created":
         _read_identity(call, event.response)
@@ -403,7 +432,9 @@ def _read_embeddings_response(call: Call, response: Any) -> None:
         _read_totals(call, input_tokens, 0)
 
 
-def _chunked(module: str, name: str, operation: str, start: Starter, is_async: bool) -> Endpoint:
+def _chunked(
+    module: str, name: str, operation: str, start: Starter, read_chunk: ChunkReader, is_async: bool
+) -> Endpoint:
     # Chat and legacy completion chunks share their shape: choices, then an optional usage-only chunk.
     return Endpoint(
         module,
@@ -411,7 +442,7 @@ def _chunked(module: str, name: str, operation: str, start: Starter, is_async: b
         operation,
         start,
         _read_chat_response,
-        _read_chat_chunk,
+        read_chunk,
         is_async,
         _is_usage_only,
         _end_chat_stream,
@@ -422,7 +453,7 @@ def endpoints() -> list[Endpoint]:
     out: list[Endpoint] = []
     for is_async, prefix in ((False, ""), (True, "Async")):
         out += [
-            _chunked(_CHAT, f"{prefix}Completions.create", "chat", _start_chat, is_async),
+            _chunked(_CHAT, f"{prefix}Completions.create", "chat", _start_chat, _read_chat_chunk, is_async),
             Endpoint(_CHAT, f"{prefix}Completions.parse", "chat", _start_chat, _read_chat_response,
                      is_async=is_async),
             Endpoint(_RESPONSES, f"{prefix}Responses.create", "chat", _start_responses, _read_responses_response,
@@ -431,7 +462,8 @@ def endpoints() -> list[Endpoint]:
                      is_async=is_async),
             Endpoint(_EMBEDDINGS, f"{prefix}Embeddings.create", "embeddings", _start_embeddings,
                      _read_embeddings_response, is_async=is_async),
-            _chunked(_COMPLETIONS, f"{prefix}Completions.create", "text_completion", _start_completion, is_async),
+            _chunked(_COMPLETIONS, f"{prefix}Completions.create", "text_completion", _start_completion,
+                     _read_completion_chunk, is_async),
         ]  # fmt: skip
     return out
 

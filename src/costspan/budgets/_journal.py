@@ -1,0 +1,102 @@
+"""Settlements the store did not take, kept and applied once it answers.
+
+A settle that fails or times out (a Redis stall, a restart, a memory store with no room), or whose caller is
+cancelled while it awaits the store, goes into the budget's journal instead of being lost; so does the release
+of a reservation whose reply a cancellation cut off. A background thread tries the journal again every
+``RETRY_EVERY`` seconds, oldest first, until it is empty. Each entry is applied exactly once: the store's settle
+step recognises a reservation it settled already (see ``_lua.SETTLE``), so an entry whose first attempt did
+reach the store, only its reply lost, counts nothing again.
+
+The journal is bounded (``JOURNAL_BOUND`` entries per budget): past that, the oldest entry is dropped, with a
+warning and the ``dropped`` count, rather than growing without end during a long outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import NamedTuple
+
+from ._store import Outcome, Slot, StoreError
+
+__all__ = ["JOURNAL_BOUND", "RETRY_EVERY", "Entry", "Journal"]
+
+JOURNAL_BOUND = 100_000
+RETRY_EVERY = 1.0  # seconds between attempts while the store does not answer
+_log = logging.getLogger("costspan")
+
+
+class Entry(NamedTuple):
+    slot: Slot
+    rid: str
+    actual: int
+    stored: bool
+
+
+class Journal:
+    """``apply`` settles one entry in the store (raising StoreError when it cannot); ``applied`` hears of each
+    entry the store took, with its outcome (thresholds it crossed)."""
+
+    def __init__(self, name: str, apply: Callable[[Entry], Outcome], applied: Callable[[Entry, Outcome], None]) -> None:
+        self._name = name
+        self._apply = apply
+        self._applied = applied
+        self._entries: deque[Entry] = deque()
+        self._lock = threading.Lock()
+        self._flushing = threading.Lock()  # one flush at a time: an entry is applied by one of them
+        self._worker: threading.Thread | None = None
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, entry: Entry) -> None:
+        with self._lock:
+            if len(self._entries) >= JOURNAL_BOUND:
+                self._entries.popleft()
+                self.dropped += 1
+                if self.dropped == 1:
+                    _log.warning(
+                        "costspan: budget %r keeps at most %d settlements its store did not take; the oldest "
+                        "are dropped (their cost is not counted)",
+                        self._name,
+                        JOURNAL_BOUND,
+                    )
+            self._entries.append(entry)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._run, name="costspan-budget-journal", daemon=True)
+                self._worker.start()
+
+    def flush(self) -> bool:
+        """Apply what the store takes now, oldest first; whether the journal is empty."""
+        with self._flushing:
+            return self._flush()
+
+    def _flush(self) -> bool:
+        while True:
+            with self._lock:
+                if not self._entries:
+                    return True
+                entry = self._entries[0]
+            try:
+                outcome = self._apply(entry)
+            except StoreError as error:
+                _log.debug("costspan: budget %r journal: the store still fails: %s", self._name, error)
+                return False
+            with self._lock:
+                if self._entries and self._entries[0] is entry:
+                    self._entries.popleft()
+            self._applied(entry, outcome)
+
+    def _run(self) -> None:
+        while True:
+            if self.flush():
+                with self._lock:
+                    if not self._entries:  # else one was added since: go on
+                        self._worker = None
+                        return
+            else:
+                time.sleep(RETRY_EVERY)

@@ -1,0 +1,52 @@
+"""A Redis that stalls for a few hundred milliseconds (SIGSTOP, then SIGCONT): settlements that time out are kept
+in the budget's journal and applied exactly once when Redis answers again; calls let through unchecked meanwhile
+are counted, and their cost is added to the budget once it answers. After the stall, spent is the sum of the
+settled costs, and nothing stays reserved."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from budgets.helpers import RedisServer, Way
+
+from costspan.budgets import Budget, BudgetStoreError
+
+
+@contextmanager
+def stalled(server: RedisServer) -> Iterator[None]:
+    assert server.process is not None
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+
+
+async def test_a_stall_loses_no_spend(own_redis: RedisServer, way: Way) -> None:
+    """Defect 5."""
+    budget = Budget(100.0, store=own_redis.url, name=f"stall-{way.is_async}", on_store_error="allow")
+    await way.settle(budget, await way.reserve(budget, None, 1.0), 1.0)
+    in_flight = await way.reserve(budget, None, 0.5)
+    with stalled(own_redis):
+        await way.settle(budget, in_flight, 0.4)  # times out: kept
+        for _ in range(3):
+            unchecked = await way.reserve(budget, None, 0.5)
+            assert not unchecked.stored
+            await way.settle(budget, unchecked, 0.2)
+        time.sleep(0.3)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with contextlib.suppress(BudgetStoreError):  # still catching up
+            if round(await way.spent(budget), 9) == 2.0:
+                break
+        time.sleep(0.05)
+    assert round(await way.spent(budget), 9) == 2.0  # 1.0 + 0.4 + 3 x 0.2, each once
+    assert await way.reserved(budget) == 0.0
+    time.sleep(1.5)  # the journal's next round, had it kept anything twice
+    assert round(await way.spent(budget), 9) == 2.0
+    assert (budget.unchecked, budget.journaled) == (3, 0)
