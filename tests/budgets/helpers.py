@@ -21,6 +21,7 @@ from servers import binary
 
 WORKER = Path(__file__).with_name("worker.py")
 PASSWORD = "s3cret-DISTINCTIVE"
+NANOS = 1_000_000_000
 
 
 def run_workers(script: Path, arguments: list[list[str]], timeout: float = 180) -> list[dict[str, Any]]:
@@ -44,6 +45,23 @@ def run_workers(script: Path, arguments: list[list[str]], timeout: float = 180) 
                 worker.kill()
     assert [worker.returncode for worker in workers] == [0] * len(workers)
     return results
+
+
+def nanos(amounts: list[float]) -> int:
+    return sum(round(amount * NANOS) for amount in amounts)
+
+
+def check_race(budget: Budget, costs: list[float], refusals: list[dict[str, float]], largest: float) -> None:
+    """What concurrency must not break: the budget holds exactly the spans' costs, no reservation is left, the
+    limit binds, and it is never passed by more than one reservation (here, by nothing: a call's reservation, its
+    estimated input and max_tokens, covers what it costs)."""
+    assert costs and refusals, "the test must both fill the budget and be refused"
+    assert round(budget.spent() * NANOS) == nanos(costs), "settlement lost or added money"
+    assert budget.reserved() == 0.0, "a reservation outlived its call"
+    assert budget.spent() <= budget.limit_usd + largest
+    assert budget.spent() <= budget.limit_usd
+    for refusal in refusals:
+        assert refusal["spent"] + refusal["reserved"] + refusal["estimate"] > budget.limit_usd - 1e-9
 
 
 def free_port(cluster: bool = False) -> int:

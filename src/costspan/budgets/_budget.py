@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import redis
     import redis.asyncio
 
+    from ._redis_client import RedisCluster
+
 __all__ = ["DEFAULT_RESERVATION_TTL", "Budget", "Reservation", "ThresholdEvent"]
 
 DEFAULT_RESERVATION_TTL = 900.0
@@ -119,7 +121,9 @@ class Budget:
             never retry; URL parameters override that (``?socket_timeout=1``). A ``redis.Redis`` or
             ``redis.asyncio.Redis`` client is used as configured, and the other kind is made from its connection
             settings. Keys are ``costspan:budget:{name=scope value|window start}:...``, one hash tag per budget,
-            scope value and window, so each step works on Redis Cluster.
+            scope value and window, so each step runs on one node of a Redis Cluster: give a
+            ``redis+cluster://host:port`` URL (``rediss+cluster://`` for TLS; any one node) or a
+            ``redis.cluster.RedisCluster`` / ``redis.asyncio.cluster.RedisCluster`` client.
         on_store_error: when the store fails or times out, "allow" lets calls through unchecked (one warning on
             the ``costspan`` logger per outage; ``store_errors`` counts them), "block" refuses them with
             :class:`BudgetStoreError`. A failed store is left alone for a second before it is tried again, so an
@@ -148,7 +152,7 @@ class Budget:
         on_threshold: Callable[[ThresholdEvent], None] | None = None,
         action: str = "block",
         name: str | None = None,
-        store: str | redis.Redis | redis.asyncio.Redis | None = None,
+        store: str | redis.Redis | redis.asyncio.Redis | RedisCluster | None = None,
         timezone: str = "UTC",
         on_store_error: str = "allow",
         on_unpriced: str = "allow",
@@ -590,12 +594,15 @@ def _open_store(store: object, rules: Rules) -> Store:
         import redis
         import redis.asyncio
 
-        if isinstance(store, (redis.Redis, redis.asyncio.Redis)):
+        from ._redis_client import is_cluster_client
+
+        if isinstance(store, (redis.Redis, redis.asyncio.Redis)) or is_cluster_client(store):
             from ._redis import RedisStore
 
             return RedisStore(store, rules)
     raise TypeError(
-        f"Budget store must be None (memory), a Redis URL or a redis.Redis / redis.asyncio.Redis client, not {store!r}"
+        "Budget store must be None (memory), a Redis URL or a redis.Redis / redis.asyncio.Redis / RedisCluster "
+        f"client, not {store!r}"
     )
 
 
@@ -613,7 +620,8 @@ def _open_redis_url(url: str, rules: Rules) -> Store:
     except ValueError as error:
         raise ValueError(
             f"Budget store {redact(url)!r} is not a Redis URL ({error}); "
-            "expected redis://[:password@]host:port/db, rediss://... or unix:///path/to/socket"
+            "expected redis://[:password@]host:port/db, rediss://..., unix:///path/to/socket or "
+            "redis+cluster://[:password@]host:port"
         ) from None
 
 
