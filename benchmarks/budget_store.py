@@ -31,10 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from budgets.cluster.nodes import Cluster  # noqa: E402  (the test suite's servers)
-from budgets.helpers import RedisServer  # noqa: E402
+from budgets.cluster.nodes import Cluster
+from budgets.helpers import RedisServer
 
-from costspan import Budget  # noqa: E402
+from costspan import Budget
 
 AMOUNT, ACTUAL = 0.001, 0.0007
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import redis
 from budgets.helpers import free_port
 from redis.crc import key_slot
+
 from servers import binary
 
 # A master unreachable this long is failed over. Low, so that a test sees the failover in a few seconds; not so
