@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ async def test_every_step_on_a_cluster(redis_cluster: Cluster, way: Way, kind: s
     store = _store(kind, redis_cluster)
     name = f"steps-{kind}-{way.is_async}"
     budget = Budget(1.0, scope="user.id", store=store, name=name)
-    users = [f"u-{index}" for index in range(12)]
+    users = [f"user-{uuid.uuid4()}" for _ in range(32)]  # CRC16 puts u-1, u-2, ... in nearby slots
     for user in users:
         held = await way.reserve(budget, user, 0.25)
         assert await way.extend(budget, held, 0.25)
@@ -56,7 +57,7 @@ async def test_every_step_on_a_cluster(redis_cluster: Cluster, way: Way, kind: s
             await way.reserve(again, user, 0.75)
     assert budget.store_errors == again.store_errors == 0
     masters = {redis_cluster.master_of(key.decode()) for key in _keys(redis_cluster, name)}
-    assert len(masters) == 3, "twelve scope values land on every master"
+    assert len(masters) == 3, "32 random scope values land on every master (all but surely)"
     if kind == "async-client":
         await store.aclose()
     elif kind == "client":
