@@ -20,6 +20,7 @@ from costspan.budgets import Budget, Reservation
 from servers import binary
 
 WORKER = Path(__file__).with_name("worker.py")
+CALL_WORKER = Path(__file__).with_name("call_worker.py")
 PASSWORD = "s3cret-DISTINCTIVE"
 NANOS = 1_000_000_000
 
@@ -62,6 +63,21 @@ def check_race(budget: Budget, costs: list[float], refusals: list[dict[str, floa
     assert budget.spent() <= budget.limit_usd
     for refusal in refusals:
         assert refusal["spent"] + refusal["reserved"] + refusal["estimate"] > budget.limit_usd - 1e-9
+
+
+def race_real_calls(store: str, base_url: str) -> Budget:
+    """Eight worker processes make 50 real calls each (half of them streams) on one budget with room for about 250
+    of them (12 input and 9 output tokens of gpt-4.1-mini, about $0.0000288 each), refusing calls while its store
+    fails; checks the race (:func:`check_race`) and returns the budget."""
+    config = {"limit_usd": 0.0075, "store": store, "name": "calls-race", "on_store_error": "block"}
+    budget = Budget(**config)
+    options = {"budget": config, "base_url": base_url, "calls": 50}
+    results = run_workers(CALL_WORKER, [[json.dumps(options)]] * 8)
+    costs = [cost for result in results for cost in result["costs"]]
+    refusals = [refusal for result in results for refusal in result["refusals"]]
+    assert len(costs) + len(refusals) == 400
+    check_race(budget, costs, refusals, max(refusal["estimate"] for refusal in refusals))
+    return budget
 
 
 def free_port(cluster: bool = False) -> int:

@@ -4,32 +4,20 @@ and hundreds of asyncio calls on the memory store and on Redis through redis.asy
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
 from typing import Any
 
 import openai
-from budgets.helpers import RedisServer, Stores, check_race, run_workers
+from budgets.helpers import RedisServer, Stores, check_race, race_real_calls
 
 import costspan
 from costspan.testing import ProviderServer
 from support import API_KEY
 
-WORKER = Path(__file__).with_name("call_worker.py")
 MESSAGES = [{"role": "user", "content": "Summarise the quarterly report in three bullet points, please."}]
 
 
 def test_eight_processes_fifty_calls_each(redis_server: RedisServer, server: ProviderServer) -> None:
-    # 400 calls of about $0.0000288 each (12 input and 9 output tokens of gpt-4.1-mini): room for about 250.
-    config = {"limit_usd": 0.0075, "store": redis_server.url, "name": "calls-race", "on_store_error": "block"}
-    budget = costspan.Budget(**config)
-    options = {"budget": config, "base_url": server.openai_base_url, "calls": 50}
-    results = run_workers(WORKER, [[json.dumps(options)]] * 8)
-    costs = [cost for result in results for cost in result["costs"]]
-    refusals = [refusal for result in results for refusal in result["refusals"]]
-    assert len(costs) + len(refusals) == 400
-    largest = max(refusal["estimate"] for refusal in refusals)
-    check_race(budget, costs, refusals, largest)
+    race_real_calls(redis_server.url, server.openai_base_url)
 
 
 async def test_two_hundred_asyncio_calls(stores: Stores, server: ProviderServer, otel: Any, instrument: Any) -> None:

@@ -16,16 +16,13 @@ import pytest
 import redis.asyncio.cluster
 import redis.cluster
 from budgets.cluster.nodes import Cluster
-from budgets.helpers import NANOS, Way, check_race, nanos, run_workers
+from budgets.helpers import CALL_WORKER, NANOS, Way, nanos, race_real_calls, run_workers
 
 import costspan
 from costspan.budgets import Budget, BudgetStoreError
 from costspan.testing import ProviderServer
 from support import API_KEY
 
-HERE = Path(__file__).parent
-CALL_WORKER = HERE.parent / "call_worker.py"
-FAILOVER_WORKER = HERE / "failover_worker.py"
 MESSAGES = [{"role": "user", "content": "Summarise the quarterly report in three bullet points, please."}]
 
 
@@ -73,16 +70,7 @@ def _keys(cluster: Cluster, name: str) -> list[bytes]:
 
 
 def test_eight_processes_on_one_cluster_budget(redis_cluster: Cluster, server: ProviderServer) -> None:
-    # 400 calls of about $0.0000288 each (12 input and 9 output tokens of gpt-4.1-mini): room for about 250.
-    config = {"limit_usd": 0.0075, "store": redis_cluster.url, "name": "cluster-race", "on_store_error": "block"}
-    budget = costspan.Budget(**config)
-    options = {"budget": config, "base_url": server.openai_base_url, "calls": 50}
-    results = run_workers(CALL_WORKER, [[json.dumps(options)]] * 8)
-    costs = [cost for result in results for cost in result["costs"]]
-    refusals = [refusal for result in results for refusal in result["refusals"]]
-    assert len(costs) + len(refusals) == 400
-    check_race(budget, costs, refusals, max(refusal["estimate"] for refusal in refusals))
-    assert budget.store_errors == 0
+    assert race_real_calls(redis_cluster.url, server.openai_base_url).store_errors == 0
 
 
 def test_a_master_killed_mid_run_fails_over(tmp_path: Path, server: ProviderServer, instrument: Any, otel: Any) -> None:
@@ -104,10 +92,11 @@ def _fail_over_mid_run(cluster: Cluster, tmp_path: Path, server: ProviderServer,
     options = {"budget": config, "base_url": server.openai_base_url, "calls": 3000, "stop": str(stop)}
     outage = _Outage(cluster, costspan.Budget(**config), stop)
     threading.Thread(target=outage.run, daemon=True).start()
-    results = run_workers(FAILOVER_WORKER, [[json.dumps(options)]] * 8)
+    results = run_workers(CALL_WORKER, [[json.dumps(options)]] * 8)
     outage.done.wait(300)
     assert outage.error is None, outage.error
     calls = [call for result in results for call in result["calls"]]
+    assert all(cost is not None for cost, _ in calls), "every call went through, and was priced"
     clean = [cost for cost, errored in calls if not errored]
     unchecked = [cost for cost, errored in calls if errored]
     assert unchecked, "the master was killed while calls were made: some met its outage"
