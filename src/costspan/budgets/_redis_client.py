@@ -57,10 +57,10 @@ def cluster_clients(store: object, timeout: float, pool_size: int) -> Clients | 
 
     description = f"redis+cluster://{_first_node(store)}"
     if isinstance(store, redis.asyncio.cluster.RedisCluster):
-        sync = _SyncCluster(lambda: _derive(store, redis.cluster, pool_size), pool_size)
+        sync = _SyncCluster(lambda: _derive(store, redis, pool_size), pool_size)
         return description, sync, lambda: _AsyncCluster(store)
     sync = _SyncCluster(lambda: store, _max_connections(store, 2**31))
-    return description, sync, lambda: _AsyncCluster(_derive(store, redis.asyncio.cluster, pool_size))
+    return description, sync, lambda: _AsyncCluster(_derive(store, redis.asyncio, pool_size))
 
 
 def _from_url(url: str, timeout: float, pool_size: int) -> Clients:
@@ -68,7 +68,6 @@ def _from_url(url: str, timeout: float, pool_size: int) -> Clients:
     import redis.asyncio
     import redis.asyncio.cluster
     import redis.cluster
-    from redis.backoff import NoBackoff
     from redis.connection import parse_url
 
     scheme, _, rest = url.partition("://")
@@ -78,38 +77,40 @@ def _from_url(url: str, timeout: float, pool_size: int) -> Clients:
     if parsed.get("db", 0) != 0:
         raise ValueError("a Redis Cluster has only database 0")
 
-    def options(module: Any) -> dict[str, Any]:
-        found = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "max_connections": pool_size}
-        found["retry"] = module.retry.Retry(NoBackoff(), 0)
-        if redis.VERSION < (6,):  # before 6, a cluster retried failed commands by this count, not by `retry`
-            found["cluster_error_retry_attempts"] = 0
-        return found
-
+    options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "max_connections": pool_size}
     description = f"redis+cluster://{parsed.get('host', 'localhost')}:{parsed.get('port', 6379)}"
-    sync = _SyncCluster(lambda: redis.cluster.RedisCluster.from_url(node_url, **options(redis)), pool_size)
+    sync = _SyncCluster(lambda: redis.cluster.RedisCluster.from_url(node_url, **options, **_no_retry(redis)), pool_size)
     return (
         description,
         sync,
-        lambda: _AsyncCluster(redis.asyncio.cluster.RedisCluster.from_url(node_url, **options(redis.asyncio))),
+        lambda: _AsyncCluster(
+            redis.asyncio.cluster.RedisCluster.from_url(node_url, **options, **_no_retry(redis.asyncio))
+        ),
     )
 
 
-def _derive(client: Any, module: Any, pool_size: int) -> Any:
-    """A cluster client of the other kind (module is redis.cluster or redis.asyncio.cluster) reaching the same
-    nodes with the same credentials, TLS settings and timeouts."""
-    import redis
-    from redis.backoff import NoBackoff
-
+def _derive(client: Any, package: Any, pool_size: int) -> Any:
+    """A cluster client of the other kind (package is redis or redis.asyncio) reaching the same nodes with the
+    same credentials, TLS settings and timeouts, without retries."""
     given = client.get_connection_kwargs()
     settings = {key: value for key, value in given.items() if key in _SETTINGS or key.startswith("ssl_")}
     connection_class = given.get("connection_class")
     if connection_class is not None and "SSL" in connection_class.__name__:
         settings["ssl"] = True
-    retry_module = redis.asyncio.retry if module.__name__.startswith("redis.asyncio") else redis.retry
+    module = package.cluster
     nodes = [module.ClusterNode(node.host, node.port) for node in client.nodes_manager.startup_nodes.values()]
-    return module.RedisCluster(
-        startup_nodes=nodes, max_connections=pool_size, retry=retry_module.Retry(NoBackoff(), 0), **settings
-    )
+    return module.RedisCluster(startup_nodes=nodes, max_connections=pool_size, **settings, **_no_retry(package))
+
+
+def _no_retry(package: Any) -> dict[str, Any]:
+    """The options with which a cluster client (package is redis or redis.asyncio) never retries a command."""
+    import redis
+    from redis.backoff import NoBackoff
+
+    options: dict[str, Any] = {"retry": package.retry.Retry(NoBackoff(), 0)}
+    if redis.VERSION < (6,):  # before 6, a cluster retried failed commands by this count, not by `retry`
+        options["cluster_error_retry_attempts"] = 0
+    return options
 
 
 def _first_node(client: Any) -> str:

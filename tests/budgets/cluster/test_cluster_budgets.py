@@ -16,7 +16,7 @@ import pytest
 import redis.asyncio.cluster
 import redis.cluster
 from budgets.cluster.nodes import Cluster
-from budgets.helpers import CALL_WORKER, NANOS, Way, nanos, race_real_calls, run_workers
+from budgets.helpers import CALL_WORKER, NANOS, Way, free_port, nanos, race_real_calls, run_workers
 
 import costspan
 from costspan.budgets import Budget, BudgetStoreError
@@ -59,6 +59,22 @@ async def test_every_step_on_a_cluster(redis_cluster: Cluster, way: Way, kind: s
         await store.aclose()
     elif kind == "client":
         store.close()
+
+
+async def test_a_cluster_url_is_checked_when_made_and_reached_when_used(way: Way) -> None:
+    """A malformed cluster URL fails at construction; a well-formed one connects to nothing until a call (a budget
+    is made at startup, when the cluster may be down): then a dead cluster is a store error, not a crash."""
+    with pytest.raises(ValueError, match="only database 0"):
+        Budget(1.0, store="redis+cluster://127.0.0.1:6379/2")
+    url = f"redis+cluster://127.0.0.1:{free_port()}"
+    allowing, blocking = Budget(1.0, store=url), Budget(1.0, store=url, on_store_error="block")
+    assert "redis+cluster://127.0.0.1" in repr(allowing)
+    held = await way.reserve(allowing, None, 0.5)
+    assert not held.stored, "let through unchecked"
+    await way.settle(allowing, held, 0.5)
+    with pytest.raises(BudgetStoreError):
+        await way.reserve(blocking, None, 0.5)
+    assert allowing.store_errors >= 1 and blocking.store_errors == 1
 
 
 def _keys(cluster: Cluster, name: str) -> list[bytes]:
