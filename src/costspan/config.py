@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from ._suggest import did_you_mean
 from .budgets import Budget
-from .ledger._paths import LedgerOption, parse_env
+from .ledger._paths import LedgerOption, check_not_a_word, parse_env
 from .pricing import PriceConfig, read_prices
 
 __all__ = ["DEFAULT_MAX_OUTPUT_TOKENS", "Options", "option"]
@@ -134,6 +134,8 @@ def _budgets(value: object) -> tuple[Budget, ...]:
 
 
 def _ledger(value: object) -> LedgerOption:
+    if isinstance(value, str):
+        check_not_a_word(value, "True (the default path) or False (no ledger)")
     if isinstance(value, (bool, str, os.PathLike)):
         return value
     raise TypeError(f"got {_repr.repr(value)}, expected the ledger's path, True (the default path) or False (none)")
@@ -183,7 +185,11 @@ class Options:
     ``max_output_tokens``); a stream that outgrows it extends its reservation.
     Env: ``COSTSPAN_DEFAULT_MAX_OUTPUT_TOKENS=8192``."""
     ledger: LedgerOption = option(
-        None, _ledger, parse_env, default_text="a ledger only where costspan sets up the providers"
+        None,
+        _ledger,
+        parse_env,
+        default_text="a ledger only where costspan sets up the providers",
+        env_level=logging.ERROR,
     )
     """The SQLite usage ledger's path, ``True`` for the default path, ``False`` for none; None (the default) writes
     it at the default path only when costspan sets up the OpenTelemetry providers itself (see

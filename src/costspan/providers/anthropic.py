@@ -39,7 +39,7 @@ from .._call import Call, in_call
 from .._endpoint import Endpoint
 from .._pipeline import Pipeline
 from .._wrap import Wrapper, make_wrapper
-from ._common import count_of, detail_count, is_raw, is_record, request_attributes
+from ._common import count_of, detail_count, is_raw, is_record, request_attributes, server_of
 
 __all__ = ["REQUIREMENT", "endpoints", "helper_closes", "wrappers"]
 
@@ -86,7 +86,7 @@ def _begin(call: Call, instance: Any, kwargs: dict[str, Any]) -> Mapping[str, An
     call.model = model if isinstance(model, str) else ""
     call.raw = is_raw(kwargs)
     call.prompt = (sent.get("system"), sent.get("messages"))
-    attributes = request_attributes(call.operation, call.provider, call.model, client, sent)
+    attributes = request_attributes(call.operation, call.provider, call.model, server_of(client), sent)
     # The SDK's span would have carried the client's conversation id; costspan's replaces it.
     conversation = getattr(getattr(client, "_otel", None), "conversation_id", None)
     if isinstance(conversation, str):

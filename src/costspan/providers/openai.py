@@ -14,7 +14,7 @@ from opentelemetry.semconv._incubating.attributes import openai_attributes
 
 from .._call import Call
 from .._endpoint import Endpoint
-from ._common import count_of, detail_count, is_raw, is_record, request_attributes
+from ._common import count_of, detail_count, is_raw, is_record, request_attributes, server_of
 
 __all__ = ["REQUIREMENT", "endpoints", "helper_closes"]
 
@@ -44,7 +44,7 @@ def _start(call: Call, instance: Any, kwargs: dict[str, Any], prompt_key: str, s
     call.stream = kwargs.get("stream") is True
     call.raw = is_raw(kwargs)
     call.prompt = kwargs.get(prompt_key)
-    attributes = request_attributes(call.operation, call.provider, call.model, client, kwargs)
+    attributes = request_attributes(call.operation, call.provider, call.model, server_of(client), kwargs)
     max_tokens = kwargs.get("max_completion_tokens", kwargs.get("max_output_tokens", kwargs.get("max_tokens")))
     if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
         attributes[gen_ai.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
