@@ -1,10 +1,15 @@
 """The ledger's cost: rows per second its writer sustains, and the latency it adds to a call.
 
-    python benchmarks/ledger.py [--rows 50000] [--rounds 200] [--calls 50]
+    python benchmarks/ledger.py [--rows 50000] [--rounds 200] [--calls 50] [--ledger URL] [--processes 1,8]
 
 Throughput: ``--rows`` finished costspan spans (clones of one real span, each with its own ids) are ended into a
 ``LedgerProcessor`` as fast as the caller can, then flushed; rows/s is rows over the time from the first ``on_end``
-to the end of the flush, with the time the caller spent in ``on_end`` given per span.
+to the end of the flush, with the time the caller spent in ``on_end`` given per span. With ``--processes 8``, 8
+processes (forked) each write ``--rows`` / 8 of them into the same ledger at once, and rows/s is all rows over the
+time from the common start to the last flush's end.
+
+``--ledger`` names the ledger: by default a new SQLite file in a temporary directory; a ``postgresql://`` URL
+measures the PostgreSQL writer (give an empty database: rows are added to its ``calls`` table).
 
 Latency: the real ``openai.OpenAI`` client over the in-memory transport of ``_wire`` (no network), instrumented by
 costspan, with the production pipeline of ``_otel`` (a BatchSpanProcessor). Each round runs one batch of ``--calls``
@@ -16,6 +21,7 @@ The report gives the medians over rounds of the per-call time with the ledger of
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import random
 import statistics
 import sys
@@ -49,10 +55,10 @@ class Switch(SpanProcessor):
             self.processor.on_end(span)
 
 
-def _clones(span: ReadableSpan, count: int) -> list[ReadableSpan]:
+def _clones(span: ReadableSpan, count: int, first: int = 0) -> list[ReadableSpan]:
     attributes = dict(span.attributes or {})
     out = []
-    for index in range(count):
+    for index in range(first, first + count):
         context = SpanContext(index + 1, index + 1, is_remote=False, trace_flags=TraceFlags(1))
         out.append(
             ReadableSpan(
@@ -68,19 +74,48 @@ def _clones(span: ReadableSpan, count: int) -> list[ReadableSpan]:
     return out
 
 
-def throughput(span: ReadableSpan, rows: int, directory: Path) -> dict[str, float]:
-    spans = _clones(span, rows)
-    processor = LedgerProcessor(directory / "throughput.db", max_queue=rows + 1)
-    processor.force_flush()  # the file is created and migrated before timing
-    started = time.perf_counter()
+def _write(span: ReadableSpan, rows: int, ledger: str, first: int, start: Any = None) -> tuple[float, float, float]:
+    """End ``rows`` clones into a new processor of ``ledger`` and flush: (started, enqueued, finished), monotonic."""
+    spans = _clones(span, rows, first)
+    processor = LedgerProcessor(ledger, max_queue=rows + 1)
+    processor.force_flush()  # the file or connection is opened and migrated before timing
+    if start is not None:
+        start.wait()
+    started = time.monotonic()
     for one in spans:
         processor.on_end(one)
-    enqueued = time.perf_counter()
+    enqueued = time.monotonic()
     assert processor.force_flush(timeout_millis=600_000)
-    finished = time.perf_counter()
+    finished = time.monotonic()
     processor.shutdown()
     assert processor.written == rows and processor.dropped == 0, (processor.written, processor.dropped)
-    return {"rows_per_s": rows / (finished - started), "on_end_us": (enqueued - started) / rows * 1e6}
+    return started, enqueued, finished
+
+
+def _worker(span: ReadableSpan, rows: int, ledger: str, first: int, start: Any, results: Any) -> None:
+    results.put(_write(span, rows, ledger, first, start))
+
+
+def throughput(span: ReadableSpan, rows: int, ledger: str, processes: int, first: int) -> dict[str, float]:
+    if processes == 1:
+        started, enqueued, finished = _write(span, rows, ledger, first)
+        return {"rows_per_s": rows / (finished - started), "on_end_us": (enqueued - started) / rows * 1e6}
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(processes), context.Queue()
+    share = rows // processes
+    workers = [
+        context.Process(target=_worker, args=(span, share, ledger, first + n * share, start, results))
+        for n in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    timings = [results.get(timeout=600) for _ in workers]
+    for worker in workers:
+        worker.join()
+        assert worker.exitcode == 0
+    began, ended = min(t[0] for t in timings), max(t[2] for t in timings)
+    on_end = statistics.median((t[1] - t[0]) / share for t in timings)
+    return {"rows_per_s": share * processes / (ended - began), "on_end_us": on_end * 1e6}
 
 
 def latency(otel: Otel, switch: Switch, rounds: int, calls: int, seed: int) -> dict[str, float]:
@@ -118,26 +153,37 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--ledger", help="the ledger: a postgresql:// URL (default: a new SQLite file)")
+    parser.add_argument("--processes", default="1,8", help="writer processes for the throughput runs")
     args = parser.parse_args(argv)
     otel = Otel()
     with tempfile.TemporaryDirectory(prefix="costspan-ledger-bench-") as name:
         directory = Path(name)
-        ledger = LedgerProcessor(directory / "latency.db")
+        ledger = LedgerProcessor(args.ledger or directory / "latency.db")
         switch = Switch(ledger)
         otel.tracer_provider.add_span_processor(switch)
         costspan.CostspanInstrumentor().instrument(
             tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider
         )
+        rates = {}
         try:
             result = latency(otel, switch, args.rounds, args.calls, args.seed)
             assert otel.exporter.last is not None
-            rate = throughput(otel.exporter.last, args.rows, directory)
+            for run, processes in enumerate(int(n) for n in args.processes.split(",")):
+                target = args.ledger or str(directory / f"throughput-{processes}.db")
+                first = 10**9 * (run + 1) + int(time.time())  # ids of their own in a ledger that is not new
+                rates[processes] = throughput(otel.exporter.last, args.rows, target, processes, first)
         finally:
             costspan.CostspanInstrumentor().uninstrument()
             ledger.shutdown()
             otel.shutdown()
-    print(f"python {sys.version.split()[0]}, {args.rounds} rounds of {args.calls} calls, {args.rows} rows")
-    print(f"writer throughput: {rate['rows_per_s']:,.0f} rows/s (the caller's on_end: {rate['on_end_us']:.2f} us/span)")
+    engine = "PostgreSQL" if args.ledger else "SQLite"
+    print(f"python {sys.version.split()[0]}, {engine}, {args.rounds} rounds of {args.calls} calls, {args.rows} rows")
+    for processes, rate in rates.items():
+        print(
+            f"writer throughput, {processes} process(es): {rate['rows_per_s']:,.0f} rows/s "
+            f"(the caller's on_end: {rate['on_end_us']:.2f} us/span)"
+        )
     print(
         f"per call: ledger off {result['off_us']:.1f} us, on {result['on_us']:.1f} us; "
         f"added {result['added_us']:+.1f} us (median of per-round differences), ratio on/off {result['ratio']:.3f}"

@@ -31,7 +31,7 @@ def rows(path: Path, where: str = "1") -> list[dict[str, Any]]:
 
 def version_1_ledger(path: Path, **row: Any) -> None:
     """A ledger at ``path`` as the first schema left it, holding one call: ``row``'s columns, with its time
-    (2025-01-15T10:00Z), trace and span ids filled in."""
+    (2025-01-15T10:00Z), trace and span ids filled in; owner-only, as costspan created it."""
     row = {"time": "2025-01-15T10:00:00.000000Z", "trace_id": "t", "span_id": "s", **row}
     connection = sqlite3.connect(path)
     try:
@@ -41,6 +41,7 @@ def version_1_ledger(path: Path, **row: Any) -> None:
         connection.commit()
     finally:
         connection.close()
+    path.chmod(0o600)
 
 
 @contextlib.contextmanager

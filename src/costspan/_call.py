@@ -54,6 +54,7 @@ class Call:
         "cache_write_tokens",
         "choice_count",
         "chunk_count",
+        "content",
         "context",
         "end_stream",
         "ender",
@@ -153,6 +154,8 @@ class Call:
         # The call's budget reservations (costspan._guard.Hold), and what watches its stream's running cost.
         self.hold: Any = None
         self.watch: Watch | None = None
+        # Message content for the span (costspan._content.Content), only when content capture is on.
+        self.content: Any = None
 
     def set_response_attribute(self, key: str, value: Any) -> None:
         if self.response_attributes is None:

@@ -18,8 +18,9 @@ import click
 
 from .demo import run_demo
 from .ledger import ENV
-from .ledger._render import budget_lines, render_csv, render_json, render_plain, render_table
+from .ledger._render import render_csv, render_json, render_table
 from .ledger._report import ReportError, ledger_file, period_of, summarize
+from .ledger._summary import budget_lines, render_plain
 from .pricing import PriceConfig, Pricing, read_prices
 
 __all__ = ["main"]
@@ -57,7 +58,12 @@ def main() -> None:
     metavar="|".join(_FORMATS),
     help="table (plain text when piped), csv or json.",
 )
-@click.option("--ledger", "path", metavar="PATH", help=f"The ledger file (default: ${ENV}, or the per-user default).")
+@click.option(
+    "--ledger",
+    "path",
+    metavar="PATH|URL",
+    help=f"The ledger file, or a postgresql:// URL (default: ${ENV}, or the per-user default).",
+)
 def report(
     by: str,
     day: str | None,
@@ -76,7 +82,7 @@ def report(
         if budget is not None and not budget > 0:
             raise ReportError(f"--budget {budget:g}: expected a positive number of USD")
         period = period_of(day=day, since=since, until=until, last=last, utc=utc)
-        summary = summarize(ledger_file(path, "--ledger PATH names a ledger file"), by, period, budget)
+        summary = summarize(ledger_file(path, "--ledger PATH|URL names a ledger"), by, period, budget)
     if output == "json":
         click.echo(render_json(summary), nl=False)
     elif output == "csv":
@@ -222,6 +228,7 @@ def estimate(
     """A call's input tokens and cost before it is sent."""
     from ._estimate import estimate as estimate_call
     from ._tokens import load_tokenizer
+    from .config import Options
 
     if (prompt is None) == (messages_file is None):
         raise click.ClickException("give the call's input as --prompt TEXT or --messages FILE.json (one of them)")
@@ -229,7 +236,7 @@ def estimate(
         raise click.ClickException(f"--max-output-tokens {max_output_tokens}: expected a non-negative number of tokens")
     messages = prompt if prompt is not None else _read_messages(messages_file)  # type: ignore[arg-type]
     pricing, config, used = _pricing(prices_file)
-    exact = load_tokenizer(timeout=10)
+    exact = load_tokenizer(timeout=10, allow_download=Options.load({}).tokenizer_download)
     with _quiet_pricing(), _one_line_errors():
         result = estimate_call(
             model,

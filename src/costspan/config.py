@@ -138,7 +138,9 @@ def _ledger(value: object) -> LedgerOption:
         check_not_a_word(value, "True (the default path) or False (no ledger)")
     if isinstance(value, (bool, str, os.PathLike)):
         return value
-    raise TypeError(f"got {_repr.repr(value)}, expected the ledger's path, True (the default path) or False (none)")
+    raise TypeError(
+        f"got {_repr.repr(value)}, expected the ledger's path or URL, True (the default path) or False (none)"
+    )
 
 
 def _token_count(value: object) -> int:
@@ -184,6 +186,14 @@ class Options:
     """The output a budget reserves for a request that sets no ``max_tokens`` (or ``max_completion_tokens`` /
     ``max_output_tokens``); a stream that outgrows it extends its reservation.
     Env: ``COSTSPAN_DEFAULT_MAX_OUTPUT_TOKENS=8192``."""
+    tokenizer_download: bool = option(False, _flag, _parse_flag, default_text="false")
+    """Let tiktoken download its encoding (from OpenAI's public blob store) when it is not on this machine yet; by
+    default costspan uses it only when already cached (``TIKTOKEN_CACHE_DIR``) and otherwise estimates tokens from
+    characters, so that instrumenting opens no connection. Env: ``COSTSPAN_TOKENIZER_DOWNLOAD=true``."""
+    capture_content: bool | None = option(None, _flag, default_text="off")
+    """Put message content on spans (``gen_ai.input.messages``, ``gen_ai.system_instructions``,
+    ``gen_ai.output.messages``; see :mod:`costspan._content`). None (the default) follows
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, which is off unless set."""
     ledger: LedgerOption = option(
         None,
         _ledger,
@@ -191,9 +201,10 @@ class Options:
         default_text="a ledger only where costspan sets up the providers",
         env_level=logging.ERROR,
     )
-    """The SQLite usage ledger's path, ``True`` for the default path, ``False`` for none; None (the default) writes
-    it at the default path only when costspan sets up the OpenTelemetry providers itself (see
-    :mod:`costspan.ledger`). Env: ``COSTSPAN_LEDGER=/path/ledger.db``, ``COSTSPAN_LEDGER=off``."""
+    """The usage ledger: an SQLite file's path or a ``postgresql://`` URL, ``True`` for the default path, ``False``
+    for none; None (the default) writes it at the default path only when costspan sets up the OpenTelemetry
+    providers itself (see :mod:`costspan.ledger`). Env: ``COSTSPAN_LEDGER=/path/ledger.db``,
+    ``COSTSPAN_LEDGER=postgresql://user:password@host/db``, ``COSTSPAN_LEDGER=off``."""
 
     @classmethod
     def load(cls, kwargs: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Options:

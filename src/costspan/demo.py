@@ -23,8 +23,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from .budgets import Budget, BudgetExceededError
 from .context import attribution
 from .instrumentor import CostspanInstrumentor
-from .ledger._render import render_plain
 from .ledger._report import period_of, summarize
+from .ledger._summary import render_plain
 from .testing import ProviderServer, Reply
 
 __all__ = ["STEPS", "demo_ledger_path", "run_demo"]

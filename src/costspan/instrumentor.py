@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Collection
+from dataclasses import replace
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -14,6 +15,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.semconv.schemas import Schemas
 from wrapt import wrap_function_wrapper
 
+from ._content import capture_enabled
 from ._guard import Guard
 from ._peers import PeerCheck, checking_first_call
 from ._pipeline import Pipeline
@@ -78,6 +80,7 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _instrument(self, **kwargs: Any) -> None:
         options = Options.load(kwargs)
+        options = replace(options, capture_content=capture_enabled(options.capture_content))
         tracer_provider, meter_provider = kwargs.get("tracer_provider"), kwargs.get("meter_provider")
         # The launcher without a distro (and instrument() in an application that configured nothing) leaves the
         # global providers unset: costspan sets them up, with the ledger as the embedded default.
@@ -112,7 +115,7 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             if _supported(provider.REQUIREMENT):
                 self._patch_provider(provider, pipeline, peers)
         peers()
-        load_tokenizer_in_background()
+        load_tokenizer_in_background(options.tokenizer_download)
 
     def _patch_provider(self, provider: Any, pipeline: Pipeline, peers: PeerCheck) -> None:
         for endpoint in provider.endpoints():

@@ -22,8 +22,9 @@ from rich.console import Console
 from costspan.cli import main
 from costspan.ledger import SCHEMA_VERSION, ReportError
 from costspan.ledger import report as report_of
-from costspan.ledger._render import money, render_table
+from costspan.ledger._render import render_table
 from costspan.ledger._report import period_of, summarize
+from costspan.ledger._summary import money
 from ledger_support import read_only_directory, version_1_ledger
 
 
@@ -228,7 +229,7 @@ def test_the_report_from_python_reads_the_applications_ledger(
     with pytest.raises(ReportError, match=f"^no ledger at {default} "):
         report_of()
     monkeypatch.setenv("COSTSPAN_LEDGER", "off")
-    with pytest.raises(ReportError, match=r"^the ledger is off \(COSTSPAN_LEDGER=off\): pass the path of a ledger"):
+    with pytest.raises(ReportError, match=r"^the ledger is off \(COSTSPAN_LEDGER=off\): pass the path or URL of"):
         report_of()
 
 
@@ -385,3 +386,20 @@ def test_report_in_a_subprocess_prints_the_summary(ledger: Path) -> None:
         "claude-sonnet-4-6: 1 request, $2.00",
         "Total: $2.00",
     ]
+
+
+def test_the_table_shows_markup_in_the_data_as_text(seeded: tuple[Path, Any]) -> None:
+    """User ids and attribution values are whatever an application passed: rich markup among them is shown as
+    written, never read as markup (``[/]`` made rich raise, ``[link=...]`` made a link)."""
+    path, add = seeded
+    hostile = ("[/]", "[link=http://evil.example]x[/link]", "[bold red]boss[/]")
+    for index, user in enumerate(hostile):
+        add("2025-01-15T10:00:00.000000Z", "gpt-4.1", 1.0 + index, user=user)
+    summary = summarize(path, "user", period_of(day="2025-01-15", utc=True))
+    console = Console(width=160, record=True, force_terminal=True)
+    console.print(render_table(summary, console.width))
+    text, styled = console.export_text(), console.export_text(styles=True)
+    for user in hostile:
+        assert user in text
+    assert "evil.example" not in styled.replace("[link=http://evil.example]x[/link]", "")
+    assert "\x1b]8;" not in styled, "a terminal hyperlink was drawn"

@@ -9,6 +9,7 @@ from typing import Any
 
 import openai
 import pytest
+from ledger.postgres_server import PostgresServer
 
 import costspan
 from costspan.testing import ProviderServer
@@ -31,3 +32,16 @@ def ledger(instrument: Callable[..., None], ledger_file: Path) -> Any:
 def client(server: ProviderServer) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=server.openai_base_url, api_key=API_KEY, max_retries=0) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer, request: pytest.FixtureRequest) -> str:
+    """A fresh database of the session's PostgreSQL server, for one test's ledger."""
+    return postgres.create_database(f"ledger_{abs(hash(request.node.nodeid)):x}")

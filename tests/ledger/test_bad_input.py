@@ -1,5 +1,6 @@
 """A ledger that cannot be written never reaches the application: one warning names the file and what is wrong,
-every call goes on, and every call the ledger can still take is written."""
+every call goes on, the calls are kept (within the queue's bound) and written once the ledger takes them, and what
+is still unwritten at shutdown is counted and said in one more line."""
 
 from __future__ import annotations
 
@@ -41,6 +42,14 @@ def _one_warning(caplog: pytest.LogCaptureFixture, *parts: str) -> None:
         assert part in message, message
 
 
+def _warned_then_lost(caplog: pytest.LogCaptureFixture, lost: int, where: Path, *parts: str) -> None:
+    warning, loss = _warnings(caplog)
+    assert "\n" not in warning
+    for part in (f"opening the ledger at {where} failed", "its calls are kept", *parts):
+        assert part in warning, warning
+    assert loss == f"costspan: {lost} calls could not be written to the ledger at {where} and are lost"
+
+
 def _processor(otel: Any, path: Path, **options: Any) -> LedgerProcessor:
     processor = LedgerProcessor(path, **options)
     otel.tracer_provider.add_span_processor(processor)
@@ -65,7 +74,7 @@ def test_a_missing_directory_from_the_environment_is_one_warning(
     instrument()
     _calls(client, 3)
     assert not __import__("costspan").CostspanInstrumentor()._ledger.force_flush()
-    _one_warning(caplog, f"cannot use the ledger at {path}", f"directory '{path.parent}' does not exist")
+    _one_warning(caplog, f"opening the ledger at {path} failed", f"directory '{path.parent}' does not exist")
     assert not path.parent.exists()
 
 
@@ -79,7 +88,7 @@ def test_a_read_only_directory_is_one_warning(
         _calls(client, 2)
         assert not processor.force_flush()
         processor.shutdown()
-    _one_warning(caplog, f"cannot use the ledger at {directory / 'ledger.db'}", "ermi")  # Permission/not permitted
+    _warned_then_lost(caplog, 5, directory / "ledger.db", "ermi")  # Permission denied / Operation not permitted
     assert processor.unwritten == 5
 
 
@@ -89,11 +98,12 @@ def test_a_corrupted_database_is_one_warning_and_left_as_it_is(
     path = tmp_path / "ledger.db"
     garbage = b"this was never an SQLite database\n" * 200
     path.write_bytes(garbage)
+    path.chmod(0o600)
     processor = _processor(otel, path)
     _calls(client, 3)
     assert not processor.force_flush()
     processor.shutdown()
-    _one_warning(caplog, f"cannot use the ledger at {path}", "not an SQLite database")
+    _warned_then_lost(caplog, 3, path, "not an SQLite database")
     assert path.read_bytes() == garbage
 
 
@@ -104,11 +114,13 @@ def test_a_newer_schema_is_one_warning_and_never_written(
     connection = sqlite3.connect(path)
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     connection.close()
+    path.chmod(0o600)
     processor = _processor(otel, path)
     _calls(client, 2)
     assert not processor.force_flush()
     processor.shutdown()
-    _one_warning(caplog, f"schema version {SCHEMA_VERSION + 1}, newer than this costspan's ({SCHEMA_VERSION})")
+    newer = f"schema version {SCHEMA_VERSION + 1}, newer than this costspan's ({SCHEMA_VERSION})"
+    _warned_then_lost(caplog, 2, path, newer)
 
 
 def test_an_older_schema_is_migrated_and_keeps_its_rows(

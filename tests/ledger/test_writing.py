@@ -352,3 +352,41 @@ def test_costspan_calls_with_the_same_response_id_are_each_a_row(
     assert ledger.force_flush()
     assert len({row["request_id"] for row in rows(ledger_file)}) == 1
     assert len(rows(ledger_file)) == 3
+
+
+def test_a_symlink_at_the_ledger_path_is_refused(
+    tmp_path: Path, otel: Any, instrument: Any, client: openai.OpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A link placed at the ledger's path (to another user's file, or ~/.bashrc) is never followed: its target is
+    left as it was, and the warning says why no row is written."""
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("not yours to write\n")
+    link = tmp_path / "ledger.db"
+    link.symlink_to(target)
+    processor = LedgerProcessor(link)
+    otel.tracer_provider.add_span_processor(processor)
+    instrument()
+    _chat(client)
+    assert not processor.force_flush()
+    processor.shutdown()
+    assert target.read_text() == "not yours to write\n" and link.is_symlink()
+    assert any("it is a symbolic link, which costspan does not follow" in message for message in caplog.messages)
+
+
+def test_a_looser_existing_ledger_is_made_owner_only_with_a_warning(
+    tmp_path: Path, otel: Any, instrument: Any, client: openai.OpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "ledger.db"
+    sqlite3.connect(path).close()
+    path.chmod(0o644)
+    processor = LedgerProcessor(path)
+    otel.tracer_provider.add_span_processor(processor)
+    instrument()
+    _chat(client)
+    assert processor.force_flush()
+    processor.shutdown()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(rows(path)) == 1
+    assert f"costspan: the ledger file {path} was readable or writable by others (mode 644): made owner-only (600)" in (
+        caplog.messages
+    )

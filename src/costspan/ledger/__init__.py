@@ -1,5 +1,6 @@
-"""The local usage ledger: an SQLite file with one row per provider call, written by a span processor off the
-request path, read by ``costspan report`` and :func:`report`.
+"""The usage ledger: one row per provider call in an SQLite file (or, for many processes and hosts, a PostgreSQL
+database named by a ``postgresql://`` URL), written by a span processor off the request path, read by
+``costspan report`` and :func:`report`.
 
 ``costspan.instrument()`` adds it on its own when it sets up the OpenTelemetry providers itself (nothing else
 configured them); with providers configured by the application or a distro, it is added when asked for with

@@ -1,25 +1,32 @@
-"""The ledger span processor: one SQLite row per provider call, written off the request path.
+"""The ledger span processor: one row per provider call, written off the request path to an SQLite file or a
+PostgreSQL database (:mod:`._engine`).
 
 Rows come from costspan's spans and from the GenAI provider-call spans of other instrumentations (the official
 openai-v2, OpenLLMetry, the anthropic SDK's own), priced from their ``gen_ai.*`` usage when they carry no cost
 (see :mod:`costspan.ledger._rows`). A call traced twice is one row, costspan's when it traced it: a foreign span
 whose parent is a costspan span, or that is the parent of one, is skipped (costspan's spans are tracked from
 ``on_start``); a foreign span with the ``gen_ai.response.id`` of a row already written is skipped too, and a costspan
-row replaces a foreign row of the same response id (instrumentations whose spans are siblings, not nested).
+row replaces a foreign row of the same response id (instrumentations whose spans are siblings, not nested). A call
+never sent (a budget refused it, or its store was down with ``on_store_error="block"``) has no row.
 
-``on_end`` (on the request thread) only appends the finished span to a bounded queue; a full queue drops the
-span and counts it (``dropped``), never blocking or raising. A daemon writer thread turns spans into rows and
-inserts them in batches, one transaction each, in WAL mode. ``force_flush`` and ``shutdown`` write what is
-queued, and so does the interpreter's exit.
+``on_end`` (on the request thread) only appends the finished span to a bounded queue; when the spans waiting
+(queued, or held for a write that failed) reach ``max_queue``, the span is dropped and counted (``dropped``), never
+blocking or raising. A daemon writer thread wakes every ``flush_interval`` seconds (or as soon as a batch is
+waiting), turns spans into rows and writes them, ``batch_size`` rows per transaction.
 
-Failures never reach the application; each kind is logged once as a WARNING on the ``costspan`` logger:
+What can be lost, and when (docs/deploy.md gives the same bound):
 
-- The ledger cannot be opened (its directory is missing or read-only, the file is not an SQLite database, or a
-  newer costspan wrote it): its calls are not recorded (counted in ``unwritten``); opening is retried now and
-  then, so a fixed ledger is written again.
-- A write fails for a reason that passes (the database is locked by another connection for longer than the busy
-  timeout, the disk is full, an I/O error): the rows are kept, within the queue's bound, and written once the
-  ledger takes them again. Rows still unwritten at shutdown are counted in ``unwritten`` and logged.
+- The ledger cannot be opened (a read-only remount, a missing directory, the database down), or a write fails
+  (locked, disk full, I/O error, connection lost): nothing is lost while fewer than ``max_queue`` calls wait. The
+  rows are kept and tried again after 1 s, then 2 s, 4 s, up to ``reopen_interval``; a batch that does not fit (disk
+  full) is retried in halves down to one row, so whatever fits is written. Past ``max_queue`` waiting calls, new
+  calls are dropped and counted. Each kind of failure is logged once as a WARNING on the ``costspan`` logger, and
+  the recovery once at INFO.
+- ``force_flush``, ``shutdown``, the interpreter's normal exit and SIGTERM (when the application left SIGTERM's
+  default action in place) write what is queued; rows still unwritten then are counted in ``unwritten`` and
+  logged.
+- SIGKILL (or a crash) loses the rows not yet written: those of the calls ended in the last ``flush_interval``
+  (one second by default), plus, during an outage, those waiting for the ledger.
 """
 
 from __future__ import annotations
@@ -27,12 +34,13 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import sqlite3
+import signal
 import threading
 import time
 import weakref
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -41,25 +49,24 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_A
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import SpanKind
 
+from ..budgets import BudgetExceededError, BudgetStoreError
 from ..pricing import Pricing, default_pricing
-from ._paths import create_owner_only
+from ._engine import Writer, engine_for
+from ._paths import Target, is_url
 from ._rows import Row, is_costspan, is_foreign_call, row_of
-from ._schema import COLUMNS, migrate
+from ._schema import COLUMNS
 
 __all__ = ["LedgerProcessor"]
 
 _log = logging.getLogger("costspan")
 
-_INSERT = f"INSERT INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-_DELETE = "DELETE FROM calls WHERE span_id = ?"
 _REQUEST_ID = COLUMNS.index("request_id")
 _SPAN_ID = COLUMNS.index("span_id")
 # Response ids remembered to keep one row per call when two instrumentations trace it side by side.
 _RECENT_IDS = 10_000
-
-# SQLite primary result codes of failures that pass: busy, locked, I/O error, disk full.
-_TRANSIENT_CODES = frozenset({5, 6, 10, 13})
-_TRANSIENT_WORDS = ("locked", "busy", "disk is full", "disk i/o")
+# The error types of a call a budget refused before it was sent, and the span event the refusal adds.
+_REFUSALS = frozenset(kind.__qualname__ for kind in (BudgetExceededError, BudgetStoreError))
+_REFUSED_EVENT = "costspan.budget.exceeded"
 
 
 class _Flush:
@@ -73,22 +80,25 @@ class _Flush:
 
 
 class LedgerProcessor(SpanProcessor):
-    """Writes one ledger row per provider call span to the SQLite file at ``path``.
+    """Writes one ledger row per provider call span to the ledger at ``path``: an SQLite file, or a
+    ``postgresql://`` URL (with ``costspan[postgresql]`` installed).
 
     ``pricing`` prices the calls of other instrumentations (costspan's own carry their cost); by default
     genai-prices with no overrides. ``create_directory``: create a missing parent directory (owner-only); the
     default path's is, an explicit path's is not (a mistyped directory should be noticed, not silently made).
-    ``max_queue`` bounds the spans waiting to be written; ``batch_size`` rows go in one transaction; the writer
-    wakes every ``flush_interval`` seconds or as soon as a batch is waiting; ``busy_timeout`` is how long a write
-    waits for another connection's lock before it is retried later.
+    ``max_queue`` bounds the calls waiting to be written; ``batch_size`` rows go in one transaction; the writer
+    wakes every ``flush_interval`` seconds or as soon as a batch is waiting; ``busy_timeout`` is how long an SQLite
+    write waits for another connection's lock; a failed open or write is tried again after 1 s, doubling up to
+    ``reopen_interval``.
     """
 
     _queue: deque[ReadableSpan | _Flush]
     _held: list[Row]
     _held_count: int
-    _connection: sqlite3.Connection | None
+    _writer: Writer | None
     _retry_at: float
-    _reopen_at: float
+    _failures: int
+    _fit: int
     _stopping: bool
     _wake: threading.Event
     _thread: threading.Thread
@@ -103,20 +113,20 @@ class LedgerProcessor(SpanProcessor):
         batch_size: int = 512,
         flush_interval: float = 1.0,
         busy_timeout: float = 2.0,
-        reopen_interval: float = 30.0,
+        reopen_interval: float = 5.0,
     ) -> None:
-        self.path = Path(path)
+        self.path: Target = str(path).strip() if is_url(path) else Path(path)
+        self.engine = engine_for(self.path, create_directory=create_directory, busy_timeout=busy_timeout)
         self.pricing = pricing if pricing is not None else default_pricing()
         self.dropped = 0
-        """Spans dropped because the queue was full."""
+        """Calls dropped because ``max_queue`` calls were waiting."""
         self.unwritten = 0
-        """Rows the ledger could not take (unusable file, or still failing at shutdown)."""
+        """Rows still unwritten at shutdown (the ledger unusable, or failing)."""
         self.written = 0
-        self._create_directory = create_directory
         self._max_queue = max_queue
         self._batch_size = batch_size
         self._flush_interval = flush_interval
-        self._busy_timeout = busy_timeout
+        self._join_timeout = max(busy_timeout * 2, 5.0)
         self._reopen_interval = reopen_interval
         self._drop_lock = threading.Lock()
         self._warned: set[str] = set()
@@ -130,6 +140,7 @@ class LedgerProcessor(SpanProcessor):
         self._start_writer()
         atexit.register(self.shutdown)
         _register_at_fork(self)
+        _flush_on_sigterm(self)
 
     # ----- request thread -----
 
@@ -192,14 +203,16 @@ class LedgerProcessor(SpanProcessor):
         atexit.unregister(self.shutdown)
         self._stopping = True
         self._wake.set()
-        self._thread.join(timeout=max(self._busy_timeout * 2, 5.0))
-        connection, self._connection = self._connection, None
-        if connection is not None and not self._thread.is_alive():
-            connection.close()
+        self._thread.join(timeout=self._join_timeout)
+        writer, self._writer = self._writer, None
+        if writer is not None and not self._thread.is_alive():
+            writer.close()
         lost = len(self._held) + sum(1 for item in self._queue if not isinstance(item, _Flush))
         if lost:
             self.unwritten += lost
-            _log.warning("costspan: %d calls could not be written to the ledger at %s and are lost", lost, self.path)
+            _log.warning(
+                "costspan: %d calls could not be written to the ledger at %s and are lost", lost, self.engine.where
+            )
         if self.dropped:
             _log.warning("costspan: %d calls were dropped from the full ledger queue and are not in it", self.dropped)
 
@@ -209,9 +222,10 @@ class LedgerProcessor(SpanProcessor):
         self._queue = deque()
         self._held = []
         self._held_count = 0
-        self._connection = None
+        self._writer = None
         self._retry_at = 0.0
-        self._reopen_at = 0.0
+        self._failures = 0
+        self._fit = self._batch_size
         self._stopping = False
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="costspan-ledger", daemon=True)
@@ -290,99 +304,87 @@ class LedgerProcessor(SpanProcessor):
         return False
 
     def _write(self, force: bool) -> bool:
-        """Insert the held rows; True when none is left held."""
+        """Write the held rows, a batch per transaction; True when none is left held."""
         if not self._held and not self._deletes:
             return True
         now = time.monotonic()
-        connection = self._connection or self._open(now, force)
-        if connection is None:
-            return False
         if not force and now < self._retry_at:
             return False
-        try:
-            with connection:
-                connection.executemany(_INSERT, self._held)
-                if self._deletes:
-                    connection.executemany(_DELETE, [(span_id,) for span_id in self._deletes])
-        except sqlite3.Error as failure:
-            return self._write_failed(failure, now)
-        self.written += len(self._held) - len(self._deletes)
-        self._deletes.clear()
-        self._held.clear()
-        self._held_count = 0
+        writer = self._writer or self._open(now)
+        if writer is None:
+            return False
+        while self._held or self._deletes:
+            batch = self._held[: self._fit]
+            try:
+                writer.write(batch, self._deletes)
+            except Exception as failure:
+                trouble = self.engine.trouble(failure)
+                if (trouble.smaller or trouble.rejected) and len(batch) > 1:
+                    self._fit = len(batch) // 2  # it may not fit (disk full): whatever does is written
+                    continue
+                if not trouble.rejected:
+                    return self._failed("write", failure, now)
+                self._reject(failure)
+                continue
+            del self._held[: len(batch)]
+            self._held_count = len(self._held)
+            self.written += len(batch) - len(self._deletes)
+            self._deletes.clear()
+            self._fit = min(self._fit * 2, self._batch_size)
+        self._failures = 0
         self._retry_at = 0.0
         if self._incident:
             self._incident = False
-            _log.info("costspan: the ledger at %s takes calls again", self.path)
+            _log.info("costspan: the ledger at %s takes calls again", self.engine.where)
         return True
 
-    def _write_failed(self, failure: sqlite3.Error, now: float) -> bool:
-        if _is_transient(failure):
-            self._incident = True
-            self._retry_at = now + 1.0
-            self._warn(
-                f"write:{failure}",
-                "costspan: writing the ledger at %s failed (%s); its calls are kept and written when it can take them",
-                self.path,
-                failure,
-            )
-        else:
+    def _reject(self, failure: Exception) -> None:
+        """The database refuses the first held row's data: that row alone is given up, so it blocks no other."""
+        del self._held[:1]
+        self._held_count = len(self._held)
+        self.unwritten += 1
+        self._deletes.clear()
+        self._warn(
+            f"reject:{type(failure).__name__}",
+            "costspan: the ledger at %s refused a call's row (%s): that call is not recorded",
+            self.engine.where,
+            self.engine.reason(failure),
+        )
+
+    def _open(self, now: float) -> Writer | None:
+        try:
+            self._writer = self.engine.open_writer()
+        except Exception as failure:
+            self._failed("open", failure, now)
+            return None
+        return self._writer
+
+    def _failed(self, step: str, failure: Exception, now: float) -> bool:
+        """Keep the rows and try again later: after 1 s, 2 s, 4 s, ... up to ``reopen_interval``."""
+        trouble = self.engine.trouble(failure)
+        if trouble.reconnect:
             self._close()
-            self._unusable(failure, now)
+        self._failures += 1
+        self._retry_at = now + min(2.0 ** (self._failures - 1), self._reopen_interval)
+        self._incident = True
+        reason = self.engine.reason(failure)
+        self._warn(
+            f"{step}:{type(failure).__name__}:{reason}",
+            "costspan: %s the ledger at %s failed (%s); its calls are kept, up to %d, and written when it takes them",
+            "opening" if step == "open" else "writing",
+            self.engine.where,
+            reason,
+            self._max_queue,
+        )
         return False
 
-    def _open(self, now: float, force: bool) -> sqlite3.Connection | None:
-        if not force and now < self._reopen_at:
-            self._discard()
-            return None
-        try:
-            self._connection = self._connect()
-        except sqlite3.Error as failure:  # locked by another connection while opening: kept, tried again
-            self._write_failed(failure, now)
-            return None
-        except Exception as failure:
-            self._unusable(failure, now)
-            return None
-        return self._connection
-
-    def _connect(self) -> sqlite3.Connection:
-        path = self.path
-        if not path.parent.is_dir() and not self._create_directory:
-            raise FileNotFoundError(f"directory {str(path.parent)!r} does not exist")
-        create_owner_only(path, make_parent=self._create_directory)
-        connection = sqlite3.connect(path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
-        try:
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            before, after = migrate(connection)
-        except BaseException:
-            connection.close()
-            raise
-        connection.isolation_level = "DEFERRED"
-        if 0 < before < after:
-            _log.info("costspan: migrated the ledger at %s from schema version %d to %d", path, before, after)
-        return connection
-
-    def _unusable(self, failure: BaseException, now: float) -> None:
-        self._reopen_at = now + self._reopen_interval
-        self._incident = True
-        self._warn(
-            f"open:{type(failure).__name__}:{failure}",
-            "costspan: cannot use the ledger at %s (%s); calls are not recorded in it",
-            self.path,
-            _reason(failure),
-        )
-        self._discard()
-
-    def _discard(self) -> None:
-        self.unwritten += len(self._held)
-        self._held.clear()
-        self._held_count = 0
-
     def _close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            connection.close()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception as failure:  # a connection already gone: nothing to give back
+                _log.debug("costspan: closing the ledger's connection failed: %r", failure)
 
     def _warn(self, key: str, message: str, *args: object) -> None:
         if key not in self._warned:
@@ -391,7 +393,7 @@ class LedgerProcessor(SpanProcessor):
 
     def _after_fork_in_child(self) -> None:
         # The parent's thread is gone and its connection must not be used (nor closed) here: start afresh.
-        self._orphans = (self._connection, self._queue)
+        self._orphans = (self._writer, self._queue)
         self._start_writer()
 
 
@@ -401,10 +403,12 @@ def _span_id(span: ReadableSpan) -> int:
 
 
 def _never_sent(span: ReadableSpan) -> bool:
-    """A call a budget refused before it was sent: no provider call, so no row (the span and the
-    costspan.budget.blocked counter record the refusal)."""
+    """A call refused before it was sent (over its budget, or its budget's store down with ``block``): no provider
+    call, so no row (the span and the costspan.budget.blocked counter record the refusal)."""
     attributes = span.attributes or {}
-    return attributes.get(ERROR_TYPE) == "BudgetExceededError" and GEN_AI_USAGE_INPUT_TOKENS not in attributes
+    if GEN_AI_USAGE_INPUT_TOKENS in attributes:
+        return False
+    return attributes.get(ERROR_TYPE) in _REFUSALS or any(event.name == _REFUSED_EVENT for event in span.events)
 
 
 def _is_foreign_call_span(span: object) -> bool:
@@ -413,22 +417,6 @@ def _is_foreign_call_span(span: object) -> bool:
         return False
     scope = span.instrumentation_scope
     return scope is not None and not is_costspan(scope.name) and is_foreign_call(span.attributes or {})
-
-
-def _is_transient(failure: sqlite3.Error) -> bool:
-    code = getattr(failure, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        return code & 0xFF in _TRANSIENT_CODES
-    text = str(failure).lower()
-    return any(word in text for word in _TRANSIENT_WORDS)
-
-
-def _reason(failure: BaseException) -> str:
-    if isinstance(failure, sqlite3.DatabaseError) and "not a database" in str(failure):
-        return "the file is not an SQLite database"
-    if isinstance(failure, OSError) and failure.strerror:
-        return f"{failure.strerror}: {failure.filename}" if failure.filename else failure.strerror
-    return str(failure)
 
 
 def _register_at_fork(processor: LedgerProcessor) -> None:
@@ -440,3 +428,27 @@ def _register_at_fork(processor: LedgerProcessor) -> None:
             alive._after_fork_in_child()
 
     os.register_at_fork(after_in_child=restart)
+
+
+_sigterm_processors: weakref.WeakSet[LedgerProcessor] = weakref.WeakSet()
+
+
+def _flush_on_sigterm(processor: LedgerProcessor) -> None:
+    """Write the ledger when the process is sent SIGTERM (as Kubernetes, systemd and docker stop it): the default
+    action ends the process at once, without the interpreter's exit (so without atexit). Only where SIGTERM still
+    has its default action and this is the main thread: an application's own handler is left alone (it exits
+    through the interpreter, whose exit writes the ledger)."""
+    _sigterm_processors.add(processor)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    for processor in list(_sigterm_processors):
+        processor.shutdown()
+    # Then end as SIGTERM's default action would: the same exit status for whatever waits on the process.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)

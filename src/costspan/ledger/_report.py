@@ -1,18 +1,18 @@
 """Reading the ledger for ``costspan report`` and :func:`report`: spend and tokens per model, provider, user, day or
-attribution key, over a period. Read-only: a report never creates, migrates or locks a ledger."""
+attribution key, over a period, summed by the database in one query that both engines run (:mod:`._engine`).
+Read-only: a report never creates, migrates or locks a ledger."""
 
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from ._paths import ENV, ledger_path
-from ._schema import SCHEMA_VERSION
+from ._engine import Reader, engine_for
+from ._paths import ENV, Target, is_url, ledger_path
+from ._summary import Line, Period, ReportError, Summary
 
 __all__ = [
     "BUILT_IN_KEYS",
@@ -31,59 +31,6 @@ _NONE = {"model": "(unknown)", "provider": "(unknown)", "operation": "(unknown)"
 _NUMBERS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd")
 
 
-class ReportError(Exception):
-    """What is wrong with the ledger or the question, in one line."""
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    """``[start, end)`` in UTC (either open), and how to name it."""
-
-    start: datetime | None
-    end: datetime | None
-    title: str
-    utc: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    """One group of calls (a model, a user, a day, ...), or all of them (``Summary.total``)."""
-
-    key: str
-    requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
-    cost_usd: float = 0.0
-    unpriced: int = 0
-    """Requests with usage but no known price: their cost is not in ``cost_usd``."""
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """A report: a line per group, most expensive first (days in order), their total, and the budget if one was
-    given. ``str(summary)`` is the text ``costspan report`` prints when piped."""
-
-    title: str
-    by: str
-    lines: list[Line]
-    total: Line
-    budget_usd: float | None = None
-    period: Period = field(default_factory=lambda: Period(None, None, ""))
-
-    @property
-    def budget_share(self) -> float | None:
-        """The share of ``budget_usd`` spent (1.0 is all of it), or None without a budget."""
-        return None if self.budget_usd is None else self.total.cost_usd / self.budget_usd
-
-    def __str__(self) -> str:
-        from ._render import render_plain  # _render reads this module's types
-
-        return render_plain(self).removesuffix("\n")
-
-
 def report(
     path: str | os.PathLike[str] | None = None,
     *,
@@ -94,11 +41,12 @@ def report(
     budget_usd: float | None = None,
     utc: bool = False,
 ) -> Summary:
-    """What ``costspan report`` shows, from Python: the spend and tokens of the ledger at ``path`` (by default
-    ``COSTSPAN_LEDGER``'s, or the per-user default) per ``by`` (model, provider, user, day, operation, or an
-    attribution key such as ``team``), for ``day`` (default: today) or ``since`` to ``until`` (both included; a
-    ``date`` or ``"YYYY-MM-DD"``), in local days unless ``utc``. ``budget_usd`` adds the budget line and, from
-    half of it spent, a warning line to ``str(summary)``; ``summary.budget_share`` is the share spent.
+    """What ``costspan report`` shows, from Python: the spend and tokens of the ledger at ``path`` (a file, or a
+    ``postgresql://`` URL; by default ``COSTSPAN_LEDGER``'s, or the per-user default) per ``by`` (model, provider,
+    user, day, operation, or an attribution key such as ``team``), for ``day`` (default: today) or ``since`` to
+    ``until`` (both included; a ``date`` or ``"YYYY-MM-DD"``), in local days unless ``utc``. ``budget_usd`` adds the
+    budget line and, from half of it spent, a warning line to ``str(summary)``; ``summary.budget_share`` is the
+    share spent.
 
     Raises :class:`ReportError` (its message is one line) for a missing or unreadable ledger, an unknown ``by``
     key or an impossible period, and ValueError for a budget that is not a positive number.
@@ -106,40 +54,39 @@ def report(
     if budget_usd is not None and not budget_usd > 0:
         raise ValueError(f"budget_usd={budget_usd!r}: expected a positive number of USD")
     period = period_of(day=_iso_day(day), since=_iso_day(since), until=_iso_day(until), utc=utc)
-    return summarize(ledger_file(path, "pass the path of a ledger file"), by, period, budget_usd)
+    return summarize(ledger_file(path, "pass the path or URL of a ledger"), by, period, budget_usd)
 
 
 def _iso_day(value: date | str | None) -> str | None:
     return f"{value:%Y-%m-%d}" if isinstance(value, date) else value
 
 
-def ledger_file(path: str | os.PathLike[str] | None, name_one: str) -> Path:
+def ledger_file(path: str | os.PathLike[str] | None, name_one: str) -> Target:
     """The ledger a report reads: ``path``, or the one applications write by default; ``name_one`` says how to
     name a ledger when the default is off."""
     if path is not None:
-        return Path(path).expanduser()
+        return str(path).strip() if is_url(path) else Path(path).expanduser()
     found = ledger_path(None)
     if found is None:
         raise ReportError(f"the ledger is off ({ENV}=off): {name_one}")
     return found
 
 
-def summarize(path: Path, by: str, period: Period, budget_usd: float | None = None) -> Summary:
-    connection = _open(path)
+def summarize(ledger: Target, by: str, period: Period, budget_usd: float | None = None) -> Summary:
+    """The summary of the ledger at ``ledger`` (a path or a PostgreSQL URL) per ``by`` over ``period``."""
+    reader = engine_for(ledger).open_reader()
     try:
-        columns = _columns(connection, path)
-        key = _key_expression(connection, by, columns, period.utc)
-        where, parameters = _where(period)
+        key, key_parameters = _key_expression(reader, by, period.utc)
+        where, parameters = _where(reader, period)
+        columns = reader.columns
         selected = ", ".join(f"SUM({_column(name, columns)})" for name in _NUMBERS)
-        rows = connection.execute(
-            f"SELECT {key[0]} AS k, COUNT(*), {selected}, SUM({_column('unpriced', columns)})"
+        rows = reader.query(
+            f"SELECT {key} AS k, COUNT(*), {selected}, SUM({_column('unpriced', columns)})"
             f" FROM calls WHERE {where} GROUP BY k",
-            [*key[1], *parameters],
-        ).fetchall()
-    except sqlite3.Error as failure:
-        raise ReportError(f"cannot read the ledger at {path}: {failure}") from None
+            [*key_parameters, *parameters],
+        )
     finally:
-        connection.close()
+        reader.close()
     lines = [_line(row, _NONE.get(by, "(none)")) for row in rows]
     if by == "day":
         lines.sort(key=lambda line: line.key)
@@ -148,59 +95,13 @@ def summarize(path: Path, by: str, period: Period, budget_usd: float | None = No
     return Summary(period.title, by, lines, _total(lines), budget_usd, period)
 
 
-def _open(path: Path) -> sqlite3.Connection:
-    if not path.is_file():
-        where = "" if path.parent.is_dir() else f" (directory {str(path.parent)!r} does not exist)"
-        raise ReportError(
-            f"no ledger at {path}{where}: it is written by applications that call costspan.instrument(); "
-            "--ledger PATH or COSTSPAN_LEDGER names another"
-        )
-    try:
-        connection, version = _connect(path, "mode=ro")
-    except sqlite3.OperationalError:
-        # A WAL ledger in a directory this user cannot write: SQLite cannot make the -shm file a reader needs.
-        # No writer can be using it there either, so the file is read as it stands.
-        try:
-            connection, version = _connect(path, "mode=ro&immutable=1")
-        except sqlite3.DatabaseError as failure:
-            raise ReportError(f"cannot read the ledger at {path}: {failure}") from None
-    except sqlite3.DatabaseError as failure:
-        if "not a database" in str(failure):
-            raise ReportError(f"{path} is not an SQLite database, so not a costspan ledger") from None
-        raise ReportError(f"cannot read the ledger at {path}: {failure}") from None
-    if version > SCHEMA_VERSION:
-        connection.close()
-        raise ReportError(
-            f"the ledger at {path} has schema version {version}, newer than this costspan's ({SCHEMA_VERSION}): "
-            "upgrade costspan"
-        )
-    return connection
-
-
-def _connect(path: Path, options: str) -> tuple[sqlite3.Connection, int]:
-    connection = sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True)
-    try:
-        return connection, int(connection.execute("PRAGMA user_version").fetchone()[0])
-    except BaseException:
-        connection.close()
-        raise
-
-
-def _columns(connection: sqlite3.Connection, path: Path) -> set[str]:
-    columns = {row[1] for row in connection.execute("PRAGMA table_info(calls)")}
-    if not columns:
-        raise ReportError(f"{path} is not a costspan ledger: it has no calls table")
-    return columns
-
-
-def _column(name: str, columns: set[str]) -> str:
+def _column(name: str, columns: frozenset[str]) -> str:
     # A ledger of an older schema is read as it is (a report never migrates): what it lacks counts as nothing.
     return name if name in columns else "NULL"
 
 
-def _key_expression(
-    connection: sqlite3.Connection, by: str, columns: set[str], utc: bool
-) -> tuple[str, Sequence[object]]:
+def _key_expression(reader: Reader, by: str, utc: bool) -> tuple[str, Sequence[object]]:
+    columns = reader.columns
     if by == "model":
         return f"COALESCE({_column('request_model', columns)}, {_column('response_model', columns)})", ()
     if by in ("provider", "operation"):
@@ -208,15 +109,13 @@ def _key_expression(
     if by in ("user", "user.id", "user_id"):
         return _column("user_id", columns), ()
     if by == "day":
-        return ("date(time)" if utc else "date(time, 'localtime')"), ()
-    path = _json_path(by)
+        return reader.day(utc)
     if "attributes" in columns:
-        found = connection.execute(
-            "SELECT 1 FROM calls WHERE json_extract(attributes, ?) IS NOT NULL LIMIT 1", (path,)
-        ).fetchone()
+        parameter = reader.key_parameter(by)
+        found = reader.query(f"SELECT 1 FROM calls WHERE {reader.attribute()} IS NOT NULL LIMIT 1", (parameter,))
         if found:
-            return "json_extract(attributes, ?)", (path,)
-    known = _attribution_keys(connection, columns)
+            return reader.attribute(), (parameter,)
+    known = reader.attribution_keys()
     raise ReportError(
         f"unknown --by key {by!r}: use {', '.join(BUILT_IN_KEYS)}"
         + (
@@ -227,34 +126,16 @@ def _key_expression(
     )
 
 
-def _json_path(key: str) -> str:
-    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _attribution_keys(connection: sqlite3.Connection, columns: set[str]) -> list[str]:
-    if "attributes" not in columns:
-        return []
-    rows = connection.execute(
-        "SELECT DISTINCT j.key FROM calls, json_each(calls.attributes) AS j WHERE calls.attributes IS NOT NULL"
-        " ORDER BY j.key"
-    )
-    return [row[0] for row in rows]
-
-
-def _where(period: Period) -> tuple[str, list[object]]:
-    clauses: list[str] = ["1"]
+def _where(reader: Reader, period: Period) -> tuple[str, list[object]]:
+    clauses: list[str] = ["1 = 1"]
     parameters: list[object] = []
     if period.start is not None:
-        clauses.append("time >= ?")
-        parameters.append(_iso(period.start))
+        clauses.append(f"time >= {reader.mark}")
+        parameters.append(reader.moment(period.start))
     if period.end is not None:
-        clauses.append("time < ?")
-        parameters.append(_iso(period.end))
+        clauses.append(f"time < {reader.mark}")
+        parameters.append(reader.moment(period.end))
     return " AND ".join(clauses), parameters
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _line(row: Sequence[Any], none: str) -> Line:

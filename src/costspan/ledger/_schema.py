@@ -1,4 +1,4 @@
-"""The ledger's SQLite schema and its migrations.
+"""The ledger's columns, and its SQLite schema and migrations (PostgreSQL's are in :mod:`._postgres`).
 
 ``PRAGMA user_version`` holds the schema version. ``MIGRATIONS[n]`` takes a ledger from version ``n`` to
 ``n + 1``; a new file gets them all, in order, in one transaction. A ledger of a newer version than
@@ -109,10 +109,8 @@ COLUMNS: tuple[str, ...] = (
 class NewerSchema(Exception):
     """The ledger was written by a newer costspan."""
 
-    def __init__(self, version: int) -> None:
-        super().__init__(
-            f"it has schema version {version}, newer than this costspan's ({SCHEMA_VERSION}): upgrade costspan"
-        )
+    def __init__(self, version: int, supported: int = SCHEMA_VERSION) -> None:
+        super().__init__(f"it has schema version {version}, newer than this costspan's ({supported}): upgrade costspan")
         self.version = version
 
 
