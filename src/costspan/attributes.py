@@ -19,6 +19,7 @@ __all__ = [
     "COST_OUTPUT",
     "COST_SOURCE",
     "COST_UNPRICED",
+    "PRICE_FALLBACK",
     "PRICE_MODEL",
     "PRICE_SOURCE",
     "STREAM_COMPLETED",
@@ -42,6 +43,8 @@ COST_OTHER: Final = "costspan.cost.other"
 COST_UNPRICED: Final = "costspan.cost.unpriced"
 PRICE_MODEL: Final = "costspan.price.model"
 PRICE_SOURCE: Final = "costspan.price.source"
+# The model the response named has no price: the call is priced as the model it requested (costspan.price.model).
+PRICE_FALLBACK: Final = "costspan.price.fallback"
 USAGE_ESTIMATED: Final = "costspan.usage.estimated"
 # No token count could be established for a billed call (its usage was unusable with nothing left to estimate
 # from, or settling it failed): the counts are what could be read, and the cost is unknown, so the span is also

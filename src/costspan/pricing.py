@@ -83,6 +83,7 @@ _Key = tuple[str, str, str | None]
 _SECTIONS = ("aliases", "models", "discounts")
 _MODEL_KEYS = ("provider", "input", "output", "cache_read", "cache_write", "cache_write_1h", "per_request")
 _PER_MILLION = 1_000_000
+_FALLBACK_NOTE = " (fallback: the requested model's price, the response's model having none)"
 _CACHE_SIZE = 1024
 """Resolved prices kept (a model, provider and service tier each); past it the oldest is dropped."""
 UNPRICED_LOG_LIMIT = 20
@@ -116,7 +117,9 @@ class Cost:
     price_model: str
     """The price entry that matched: a genai-prices model id or an override's name."""
     price_source: str
-    """``genai-prices <version>`` or ``override``, with the discount if one applied."""
+    """``genai-prices <version>`` or ``override``, with the discount if one applied, and the fallback if taken."""
+    fallback: bool = False
+    """Priced as the requested model: the model the response named has no price (see :meth:`Pricing.call_cost`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +263,23 @@ class Pricing:
         price = self.resolve(provider, model, service_tier)
         return None if price is None else price.cost(usage)
 
+    def call_cost(
+        self, provider: str, model: str, response_model: str | None, usage: Usage, service_tier: str | None = None
+    ) -> Cost | None:
+        """The cost of a call to ``model`` that the response says ``response_model`` answered. The model that ran
+        is priced (a dated snapshot, Azure's base model) unless the application priced the requested name itself
+        (a deployment alias, a negotiated price). A response model with no price (a gateway's own name) falls back
+        to the requested model's price, and the cost says so: :attr:`Cost.fallback`, and in its source."""
+        if not response_model or response_model == model or self.is_configured(model):
+            return self.cost(provider, model, usage, service_tier)
+        cost = self.cost(provider, response_model, usage, service_tier)
+        if cost is None:
+            cost = self.cost(provider, model, usage, service_tier)
+            if cost is not None:
+                cost.fallback = True
+                cost.price_source += _FALLBACK_NOTE
+        return cost
+
     def resolve(self, provider: str, model: str, service_tier: str | None = None) -> ResolvedPrice | None:
         """The model's prices (cached), or None when none is known."""
         key = (provider, model, service_tier)
@@ -324,7 +344,8 @@ class Pricing:
             table = self._table(provider, model, service_tier)
             return ResolvedPrice.from_table(table, self._multiplier(provider, model, table.model))
         except NoPrice as exc:
-            self._warn_once(provider, model, "costspan: %s; its calls are reported unpriced", exc)
+            message = "costspan: %s; its calls are reported unpriced, unless they requested a priced model"
+            self._warn_once(provider, model, message, exc)
         except Exception:
             self._warn_once(provider, model, "costspan: pricing %r failed", model, exc_info=True)
         return None

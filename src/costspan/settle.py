@@ -87,14 +87,6 @@ def unsettled(call: Call, error: BaseException | None, completed: bool | None) -
     return Settlement(Usage(**counts, estimated=True, unusable=True), None)
 
 
-def priced_model(call: Call, pricing: Pricing) -> str:
-    """The model a call is priced as: the response names the model that ran (a dated snapshot, Azure's base
-    model), unless the application priced the requested name itself (a deployment alias, a negotiated price)."""
-    if call.response_model and not pricing.is_configured(call.model):
-        return call.response_model
-    return call.model
-
-
 def _billed(call: Call, error: BaseException | None, completed: bool | None) -> bool:
     # A request that failed before the provider answered was billed nothing. Once it answered (a stream or a
     # response body opened), the call was billed so far, however it then ended: a stream cancelled or dropped
@@ -106,7 +98,7 @@ def _cost(call: Call, pricing: Pricing, usage: Usage) -> Cost | None:
     """The usage's cost, or None when no price is known or pricing failed: never a part that is not a finite,
     non-negative amount (which only a broken price could give, the counts being bounded)."""
     try:
-        cost = pricing.cost(call.provider, priced_model(call, pricing), usage, call.service_tier)
+        cost = pricing.call_cost(call.provider, call.model, call.response_model, usage, call.service_tier)
         if cost is not None and not (math.isfinite(cost.amount) and cost.amount >= 0):
             raise ValueError(f"the cost of {call.model!r} came to {cost.amount!r} USD: it is reported unpriced")
     except Exception as failure:

@@ -251,6 +251,8 @@ def _cost_attributes(out: dict[str, Any], cost: Cost | None) -> None:
     out[attrs.COST_OTHER] = cost.other
     out[attrs.PRICE_MODEL] = cost.price_model
     out[attrs.PRICE_SOURCE] = cost.price_source
+    if cost.fallback:
+        out[attrs.PRICE_FALLBACK] = True
 
 
 def _error_type(error: BaseException) -> str:

@@ -20,7 +20,9 @@ from costspan.budgets import Budget, Reservation
 from servers import binary
 
 WORKER = Path(__file__).with_name("worker.py")
+CALL_WORKER = Path(__file__).with_name("call_worker.py")
 PASSWORD = "s3cret-DISTINCTIVE"
+NANOS = 1_000_000_000
 
 
 def run_workers(script: Path, arguments: list[list[str]], timeout: float = 180) -> list[dict[str, Any]]:
@@ -44,6 +46,38 @@ def run_workers(script: Path, arguments: list[list[str]], timeout: float = 180) 
                 worker.kill()
     assert [worker.returncode for worker in workers] == [0] * len(workers)
     return results
+
+
+def nanos(amounts: list[float]) -> int:
+    return sum(round(amount * NANOS) for amount in amounts)
+
+
+def check_race(budget: Budget, costs: list[float], refusals: list[dict[str, float]], largest: float) -> None:
+    """What concurrency must not break: the budget holds exactly the spans' costs, no reservation is left, the
+    limit binds, and it is never passed by more than one reservation (here, by nothing: a call's reservation, its
+    estimated input and max_tokens, covers what it costs)."""
+    assert costs and refusals, "the test must both fill the budget and be refused"
+    assert round(budget.spent() * NANOS) == nanos(costs), "settlement lost or added money"
+    assert budget.reserved() == 0.0, "a reservation outlived its call"
+    assert budget.spent() <= budget.limit_usd + largest
+    assert budget.spent() <= budget.limit_usd
+    for refusal in refusals:
+        assert refusal["spent"] + refusal["reserved"] + refusal["estimate"] > budget.limit_usd - 1e-9
+
+
+def race_real_calls(store: str, base_url: str) -> Budget:
+    """Eight worker processes make 50 real calls each (half of them streams) on one budget with room for about 250
+    of them (12 input and 9 output tokens of gpt-4.1-mini, about $0.0000288 each), refusing calls while its store
+    fails; checks the race (:func:`check_race`) and returns the budget."""
+    config = {"limit_usd": 0.0075, "store": store, "name": "calls-race", "on_store_error": "block"}
+    budget = Budget(**config)
+    options = {"budget": config, "base_url": base_url, "calls": 50}
+    results = run_workers(CALL_WORKER, [[json.dumps(options)]] * 8)
+    costs = [cost for result in results for cost in result["costs"]]
+    refusals = [refusal for result in results for refusal in result["refusals"]]
+    assert len(costs) + len(refusals) == 400
+    check_race(budget, costs, refusals, max(refusal["estimate"] for refusal in refusals))
+    return budget
 
 
 def free_port(cluster: bool = False) -> int:

@@ -4,50 +4,20 @@ and hundreds of asyncio calls on the memory store and on Redis through redis.asy
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
 from typing import Any
 
 import openai
-from budgets.helpers import RedisServer, Stores, run_workers
+from budgets.helpers import RedisServer, Stores, check_race, race_real_calls
 
 import costspan
 from costspan.testing import ProviderServer
 from support import API_KEY
 
-WORKER = Path(__file__).with_name("call_worker.py")
 MESSAGES = [{"role": "user", "content": "Summarise the quarterly report in three bullet points, please."}]
-NANOS = 1_000_000_000
-
-
-def _nanos(amounts: list[float]) -> int:
-    return sum(round(amount * NANOS) for amount in amounts)
-
-
-def _check(budget: costspan.Budget, costs: list[float], refusals: list[dict[str, float]], largest: float) -> None:
-    """What concurrency must not break: the budget holds exactly the spans' costs, no reservation is left, the
-    limit binds, and it is never passed by more than one reservation (here, by nothing: a call's reservation, its
-    estimated input and max_tokens, covers what it costs)."""
-    assert costs and refusals, "the test must both fill the budget and be refused"
-    assert round(budget.spent() * NANOS) == _nanos(costs), "settlement lost or added money"
-    assert budget.reserved() == 0.0, "a reservation outlived its call"
-    assert budget.spent() <= budget.limit_usd + largest
-    assert budget.spent() <= budget.limit_usd
-    for refusal in refusals:
-        assert refusal["spent"] + refusal["reserved"] + refusal["estimate"] > budget.limit_usd - 1e-9
 
 
 def test_eight_processes_fifty_calls_each(redis_server: RedisServer, server: ProviderServer) -> None:
-    # 400 calls of about $0.0000288 each (12 input and 9 output tokens of gpt-4.1-mini): room for about 250.
-    config = {"limit_usd": 0.0075, "store": redis_server.url, "name": "calls-race", "on_store_error": "block"}
-    budget = costspan.Budget(**config)
-    options = {"budget": config, "base_url": server.openai_base_url, "calls": 50}
-    results = run_workers(WORKER, [[json.dumps(options)]] * 8)
-    costs = [cost for result in results for cost in result["costs"]]
-    refusals = [refusal for result in results for refusal in result["refusals"]]
-    assert len(costs) + len(refusals) == 400
-    largest = max(refusal["estimate"] for refusal in refusals)
-    _check(budget, costs, refusals, largest)
+    race_real_calls(redis_server.url, server.openai_base_url)
 
 
 async def test_two_hundred_asyncio_calls(stores: Stores, server: ProviderServer, otel: Any, instrument: Any) -> None:
@@ -75,4 +45,4 @@ async def test_two_hundred_asyncio_calls(stores: Stores, server: ProviderServer,
     ]
     assert len(costs) + len(refusals) == 200
     otel.lifecycle.assert_each_ended_once()
-    _check(budget, costs, refusals, max(refusal["estimate"] for refusal in refusals))
+    check_race(budget, costs, refusals, max(refusal["estimate"] for refusal in refusals))

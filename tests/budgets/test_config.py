@@ -48,7 +48,7 @@ BAD = [
     ),
     _case("URL of another scheme", ValueError, "'http://localhost' is not a Redis URL", store="http://localhost"),
     _case("URL without scheme", ValueError, "store 'localhost:6379' is not a Redis URL", store="localhost:6379"),
-    _case("store of another kind", TypeError, "a redis.Redis / redis.asyncio.Redis client, not 6379", store=6379),
+    _case("store of another kind", TypeError, "redis.asyncio.Redis / RedisCluster client, not 6379", store=6379),
     _case("threshold above 1", ValueError, "a fraction of the limit in (0, 1], not 1.5", thresholds=(0.5, 1.5)),
     _case("threshold 0", ValueError, "a fraction of the limit in (0, 1], not 0", thresholds=(0,)),
     _case("negative threshold", ValueError, "in (0, 1], not -0.5", thresholds=(-0.5,)),

@@ -55,3 +55,32 @@ def test_ledger_span_and_budget_agree(
         round(span.attributes["gen_ai.usage.cost.amount"] * NANOS) for span in (answered, cut)
     )
     assert budget.spent() == pytest.approx(spans_total, abs=1e-9)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["response", "stream"])
+def test_a_response_model_with_no_price_is_priced_as_requested_in_all_three(
+    instrument: Any, ledger_file: Path, client: openai.OpenAI, server: ProviderServer, otel: Any, stream: bool
+) -> None:
+    """A gateway answers a gpt-4.1-mini request as its own model, which has no price: the span, the ledger row
+    and the budget all carry gpt-4.1-mini's price of the one settlement, and the span and row say it fell back."""
+    budget = costspan.Budget(1.0, name="gateway")
+    instrument(ledger=ledger_file, budgets=[budget])
+    usage = {"prompt_tokens": 40, "completion_tokens": 20, "total_tokens": 60}
+    server.push(Reply(model="acme-proxy-gpt4mini", usage=usage, chunks=4 if stream else None))
+    response = client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, max_tokens=50, stream=stream)
+    if stream:
+        assert all(chunk.model == "acme-proxy-gpt4mini" for chunk in response)
+    costspan.CostspanInstrumentor()._ledger.force_flush()
+
+    expected = costspan.cost_of("openai", "gpt-4.1-mini", costspan.Usage(input_tokens=40, output_tokens=20))
+    assert expected is not None
+    attributes = otel.span().attributes
+    assert attributes["gen_ai.response.model"] == "acme-proxy-gpt4mini"
+    assert attributes["gen_ai.usage.cost.amount"] == expected.amount
+    assert attributes["costspan.price.model"] == "gpt-4.1-mini"
+    assert attributes["costspan.price.fallback"] is True
+    with sqlite3.connect(ledger_file) as database:
+        row = database.execute("SELECT response_model, cost_usd, price_model, price_source FROM calls").fetchall()
+    assert row == [("acme-proxy-gpt4mini", expected.amount, "gpt-4.1-mini", attributes["costspan.price.source"])]
+    assert "(fallback: the requested model" in row[0][3]
+    assert round(budget.spent() * NANOS) == round(expected.amount * NANOS)

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     import redis
     import redis.asyncio
 
+    from ._redis_client import RedisCluster
+
 __all__ = ["DEFAULT_RESERVATION_TTL", "Budget"]
 
 DEFAULT_RESERVATION_TTL = 900.0
@@ -89,7 +91,9 @@ class Budget:
             never retry; URL parameters override that (``?socket_timeout=1``). A ``redis.Redis`` or
             ``redis.asyncio.Redis`` client is used as configured, and the other kind is made from its connection
             settings. Keys are ``costspan:budget:{name=scope value|window start}:...``, one hash tag per budget,
-            scope value and window, so each step works on Redis Cluster.
+            scope value and window, so each step runs on one node of a Redis Cluster: give a
+            ``redis+cluster://host:port`` URL (``rediss+cluster://`` for TLS; any one node) or a
+            ``redis.cluster.RedisCluster`` / ``redis.asyncio.cluster.RedisCluster`` client.
         on_store_error: when the store fails or times out, "allow" lets calls through unchecked (one warning on
             the ``costspan`` logger per outage; ``store_errors`` counts them), "block" refuses them with
             :class:`BudgetStoreError`. A failed store is left alone for a second before it is tried again, so an
@@ -119,7 +123,7 @@ class Budget:
         on_threshold: Callable[[ThresholdEvent], None] | None = None,
         action: str = "block",
         name: str | None = None,
-        store: str | redis.Redis | redis.asyncio.Redis | None = None,
+        store: str | redis.Redis | redis.asyncio.Redis | RedisCluster | None = None,
         timezone: str = "UTC",
         on_store_error: str = "allow",
         on_unpriced: str = "allow",

@@ -30,12 +30,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from . import _lua
+from . import _lua, _redis_client
 from ._store import Outcome, Rules, Slot, StoreError
 
 if TYPE_CHECKING:
     import redis
     import redis.asyncio
+
+    from ._redis_client import RedisCluster
 
 __all__ = ["POOL_SIZE", "RETRY_AFTER", "TIMEOUT", "RedisStore", "redact"]
 
@@ -68,11 +70,12 @@ class _Loop(NamedTuple):
 
 
 def _pool_size(client: Any) -> int:
-    return min(POOL_SIZE, getattr(client.connection_pool, "max_connections", POOL_SIZE))
+    pool = getattr(client, "connection_pool", client)  # a cluster client's: connections per node
+    return min(POOL_SIZE, getattr(pool, "max_connections", POOL_SIZE))
 
 
 class RedisStore:
-    def __init__(self, store: str | redis.Redis | redis.asyncio.Redis, rules: Rules) -> None:
+    def __init__(self, store: str | redis.Redis | redis.asyncio.Redis | RedisCluster, rules: Rules) -> None:
         import redis
         import redis.asyncio
 
@@ -83,7 +86,10 @@ class RedisStore:
         self._answered = 0.0  # when a step last succeeded (time.monotonic)
         self._failure = ""
         self._new_async: Callable[[], Any]
-        if isinstance(store, str):
+        cluster = _redis_client.cluster_clients(store, TIMEOUT, POOL_SIZE)
+        if cluster is not None:
+            self._description, sync, self._new_async = cluster
+        elif isinstance(store, str):
             self._description = redact(store)
             sync, self._new_async = _from_url(store, redis), lambda: _from_url(store, redis.asyncio)
         elif isinstance(store, redis.asyncio.Redis):

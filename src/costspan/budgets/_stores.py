@@ -96,12 +96,15 @@ def open_store(store: object, rules: Rules) -> Store:
         import redis
         import redis.asyncio
 
-        if isinstance(store, (redis.Redis, redis.asyncio.Redis)):
+        from ._redis_client import is_cluster_client
+
+        if isinstance(store, (redis.Redis, redis.asyncio.Redis)) or is_cluster_client(store):
             from ._redis import RedisStore
 
             return RedisStore(store, rules)
     raise TypeError(
-        f"Budget store must be None (memory), a Redis URL or a redis.Redis / redis.asyncio.Redis client, not {store!r}"
+        "Budget store must be None (memory), a Redis URL or a redis.Redis / redis.asyncio.Redis / RedisCluster "
+        f"client, not {store!r}"
     )
 
 
@@ -119,5 +122,6 @@ def open_redis_url(url: str, rules: Rules) -> Store:
     except ValueError as error:
         raise ValueError(
             f"Budget store {redact(url)!r} is not a Redis URL ({error}); "
-            "expected redis://[:password@]host:port/db, rediss://... or unix:///path/to/socket"
+            "expected redis://[:password@]host:port/db, rediss://..., unix:///path/to/socket or "
+            "redis+cluster://[:password@]host:port"
         ) from None

@@ -192,10 +192,9 @@ def _cost(
         return _carried_cost(attributes, amount), _text(attributes.get(attrs.COST_SOURCE)) or "span", False
     if usage is None or provider is None or not (request_model or response_model):
         return None, None, False
-    # As costspan prices its own calls: the model that ran, unless the application priced the requested name.
-    model = response_model if response_model and not pricing.is_configured(request_model or "") else request_model
+    model = request_model or response_model
     assert model is not None
-    cost = pricing.cost(provider, model, usage, _first_text(attributes, _SERVICE_TIER))
+    cost = pricing.call_cost(provider, model, response_model, usage, _first_text(attributes, _SERVICE_TIER))
     return cost, "ledger" if cost is not None else None, cost is None
 
 
