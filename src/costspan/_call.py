@@ -83,6 +83,7 @@ class Call:
         "response_attributes",
         "response_id",
         "response_model",
+        "runs",
         "service_tier",
         "span",
         "start_ns",
@@ -153,6 +154,8 @@ class Call:
         # The call's budget reservations (costspan._guard.Hold), and what watches its stream's running cost.
         self.hold: Any = None
         self.watch: Watch | None = None
+        # The runs (costspan._request.Run: the request, costspan.track blocks) the call counts in.
+        self.runs: tuple[Any, ...] = ()
 
     def set_response_attribute(self, key: str, value: Any) -> None:
         if self.response_attributes is None:
