@@ -374,8 +374,8 @@ class track(ContextDecorator):
         name = self._name or "costspan.track"
         span = _tracer().start_span(name, kind=SpanKind.INTERNAL)
         requests = _Active.requests
-        run = requests.run_of(span) if requests is not None else None  # the span is the local root itself
-        if run is None:
+        run = requests.run_of(span) if requests is not None else None
+        if run is None or run.span is not span:  # the span is not the local root itself
             run = Run(name, span, self._run_id)
         elif self._run_id is not None:
             run.id = self._run_id
