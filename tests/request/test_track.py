@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 from providers import ProviderUnderTest
+from request.helpers import MESSAGES, call, call_spans, cost_sum, only
 
 import costspan
 from costspan.testing import ProviderServer
-from request.conftest import MESSAGES, call, call_spans, cost_sum, only
 from support import Driver
 
 if TYPE_CHECKING:
@@ -23,7 +23,9 @@ MAX_TOKENS = 16
 MODELS = {"openai": "gpt-4.1-mini", "anthropic": "claude-haiku-4-5"}
 
 
-def test_a_run_carries_the_sum_of_its_calls(instrumented: None, llm: Driver, provider: ProviderUnderTest, otel: Otel) -> None:
+def test_a_run_carries_the_sum_of_its_calls(
+    instrumented: None, llm: Driver, provider: ProviderUnderTest, otel: Otel
+) -> None:
     with costspan.track("agent-run") as run:
         call(llm, provider)
         assert run.calls == 1 and run.cost > 0
