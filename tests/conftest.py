@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -16,9 +18,26 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from packaging.requirements import Requirement
 
 import costspan
 from costspan.testing import ProviderServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "sdk(requirement): the test pins down behaviour only these releases of an SDK have, as "
+        "sdk('anthropic>=2.3'); elsewhere in pyproject's range it is skipped, saying so",
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in item.iter_markers("sdk"):
+        requirement = Requirement(marker.args[0])
+        installed = version(requirement.name)
+        if not requirement.specifier.contains(installed, prereleases=True):
+            pytest.skip(f"pins down {requirement}'s behaviour; {requirement.name} {installed} is installed")
 
 
 class LifecycleCounter(SpanProcessor):
@@ -99,22 +118,53 @@ def otel() -> Iterator[Otel]:
     tracer_provider.shutdown()
 
 
-@pytest.fixture
-def instrument(otel: Otel) -> Iterator[Callable[..., None]]:
-    """Instrument with the test's providers; ``instrument(**options)`` to pass options."""
+class Instrument:
+    """Instruments with the test's providers: ``instrument(**options)``. ``with instrument.paused():`` runs its
+    block on the bare SDK, for the tests that compare what a user sees with costspan to what the same SDK
+    release gives without it (an exception's class, the chunks), rather than to one release's behaviour."""
 
-    def start(**options: Any) -> None:
+    def __init__(self, otel: Otel) -> None:
+        self._otel = otel
+        self._options: dict[str, Any] | None = None
+
+    def __call__(self, **options: Any) -> None:
+        self._options = options
         costspan.CostspanInstrumentor().instrument(
-            tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, **options
+            tracer_provider=self._otel.tracer_provider, meter_provider=self._otel.meter_provider, **options
         )
 
-    yield start
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        assert self._options is not None, "instrument() first"
+        costspan.CostspanInstrumentor().uninstrument()
+        try:
+            yield
+        finally:
+            self(**self._options)
+
+
+@pytest.fixture
+def instrument(otel: Otel) -> Iterator[Instrument]:
+    """Instrument with the test's providers; ``instrument(**options)`` to pass options."""
+    yield Instrument(otel)
     costspan.CostspanInstrumentor().uninstrument()
 
 
 @pytest.fixture
-def instrumented(instrument: Callable[..., None]) -> None:
+def instrumented(instrument: Instrument) -> None:
     instrument()
+
+
+@pytest.fixture
+def bare_then_instrumented(instrument: Instrument) -> Callable[[Callable[[], Any]], tuple[Any, Any]]:
+    """``bare_then_instrumented(run)``: the same scripted exchange on the bare SDK, then with costspan."""
+
+    def twice(run: Callable[[], Any]) -> tuple[Any, Any]:
+        with instrument.paused():
+            bare = run()
+        return bare, run()
+
+    return twice
 
 
 @pytest.fixture(scope="session")

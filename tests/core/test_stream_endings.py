@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import Instrument
 from providers import PROVIDERS, Opened, ProviderUnderTest, StreamWay, open_stream
 
 from costspan.testing import ProviderServer, Reply
@@ -115,13 +116,30 @@ def test_context_manager_exit(
     otel.lifecycle.assert_each_ended_once()
 
 
+def _bare_sdk_raises(instrument: Instrument, opener: Callable[[], Opened], driver: Driver) -> type:
+    """What the same SDK release raises for the server's next reply without costspan: what a user must see with
+    it. (Which class that is changes between releases: anthropic 2.17 wraps a dropped connection in
+    APIConnectionError, 2.14 let the transport's error through.)"""
+    with instrument.paused():
+        opened = opener()
+        try:
+            driver.collect(opened.stream)
+        except Exception as error:
+            return type(error)
+        finally:
+            opened.exit()
+    raise AssertionError("the bare SDK raised nothing")
+
+
 def test_server_error_event_mid_stream(
-    opener, provider: ProviderUnderTest, driver: Driver, server: ProviderServer, otel
+    opener, provider: ProviderUnderTest, driver: Driver, server: ProviderServer, otel, instrument: Instrument
 ) -> None:
-    server.push(_reply(provider, error_after=3))
+    server.push(_reply(provider, error_after=3), _reply(provider, error_after=3))
+    bare = _bare_sdk_raises(instrument, opener, driver)
     opened = opener()
-    with pytest.raises(provider.streams.error) as raised:
+    with pytest.raises(bare) as raised:
         driver.collect(opened.stream)
+    assert type(raised.value) is bare
     span = otel.span()
     assert span.attributes["costspan.stream.completed"] is False
     assert span.attributes["error.type"] == type(raised.value).__qualname__
@@ -131,11 +149,15 @@ def test_server_error_event_mid_stream(
     otel.lifecycle.assert_each_ended_once()
 
 
-def test_dropped_connection(opener, provider: ProviderUnderTest, driver: Driver, server: ProviderServer, otel) -> None:
-    server.push(_reply(provider, drop_after=4))
+def test_dropped_connection(
+    opener, provider: ProviderUnderTest, driver: Driver, server: ProviderServer, otel, instrument: Instrument
+) -> None:
+    server.push(_reply(provider, drop_after=4), _reply(provider, drop_after=4))
+    bare = _bare_sdk_raises(instrument, opener, driver)
     opened = opener()
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(bare) as raised:
         driver.collect(opened.stream)
+    assert type(raised.value) is bare
     span = otel.span()
     assert span.attributes["costspan.stream.completed"] is False
     assert span.attributes["error.type"] == type(raised.value).__qualname__

@@ -98,6 +98,7 @@ async def test_stream_helper_final_message_takes_cumulative_usage(sdk: Sdk, serv
     assert final.usage.server_tool_use.web_search_requests == 2
 
 
+@pytest.mark.sdk("anthropic>=2.3")  # 2.0-2.2 send ?beta=true on every beta.messages call
 async def test_beta_messages_with_and_without_beta_query(sdk: Sdk, server: ProviderServer) -> None:
     beta = sdk.anthropic().beta.messages
 
@@ -128,22 +129,23 @@ async def test_count_tokens_is_deterministic(sdk: Sdk, server: ProviderServer) -
 
 
 @pytest.mark.parametrize(
-    ("status", "error", "kind"),
+    ("status", "kind"),
     [
-        (400, anthropic.BadRequestError, "invalid_request_error"),
-        (401, anthropic.AuthenticationError, "authentication_error"),
-        (429, anthropic.RateLimitError, "rate_limit_error"),
-        (500, anthropic.InternalServerError, "api_error"),
-        (529, anthropic.InternalServerError, "overloaded_error"),
+        (400, "invalid_request_error"),
+        (401, "authentication_error"),
+        (429, "rate_limit_error"),
+        (500, "api_error"),
+        (529, "overloaded_error"),
     ],
 )
-async def test_http_errors(sdk: Sdk, server: ProviderServer, status: int, error: type[Exception], kind: str) -> None:
+async def test_http_errors(sdk: Sdk, server: ProviderServer, status: int, kind: str) -> None:
+    """The status and the body are the server's; the class the SDK maps them to is the SDK release's (529's
+    changed in anthropic 2.5, to a subclass of InternalServerError)."""
     server.push(Reply(status=status))
 
-    with pytest.raises(error) as raised:
+    with pytest.raises(anthropic.APIStatusError) as raised:
         await sdk.call(sdk.anthropic().messages.create(model=MODEL, max_tokens=8, messages=MESSAGES))
 
-    assert isinstance(raised.value, anthropic.APIStatusError)
     assert raised.value.status_code == status
     assert raised.value.body["error"]["type"] == kind
     assert raised.value.request_id == raised.value.body["request_id"]

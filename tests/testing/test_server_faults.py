@@ -6,10 +6,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import anthropic
-import httpx2
 import openai
 import pytest
-from server_streams import ANTHROPIC_APIS, OPENAI_APIS, client_for, open_stream, text_deltas
+from server_streams import ANTHROPIC_APIS, STREAMING_APIS, client_for, open_stream, text_deltas
 
 from costspan.testing import ProviderServer, Reply
 
@@ -48,20 +47,34 @@ async def test_first_chunk_and_chunk_delays(sdk: Sdk, server: ProviderServer, ap
     assert arrivals[-1] - arrivals[0] >= 0.05 * 3
 
 
-@pytest.mark.parametrize(
-    ("api", "error"),
-    [(api, openai.APIConnectionError) for api in OPENAI_APIS]
-    + [(api, httpx2.RemoteProtocolError) for api in ANTHROPIC_APIS],
-)
+def assert_dropped_connection(raised: BaseException) -> None:
+    """The client saw the connection end before the body did: the transport's RemoteProtocolError, raised as it
+    is or wrapped by the SDK (as APIConnectionError, by openai 3 and anthropic 2.17; earlier releases let it
+    through). Which of the two is the SDK's choice, and may change in any release: the server's promise is only
+    that the client sees a connection dropped mid-body."""
+    chain = []
+    error: BaseException | None = raised
+    while error is not None and len(chain) < 10:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert any(type(e).__name__ == "RemoteProtocolError" and type(e).__module__.startswith("httpx") for e in chain), (
+        f"not a dropped connection: {[type(e) for e in chain]}"
+    )
+    sdk = type(raised).__module__.split(".")[0]
+    assert sdk.startswith("httpx") or isinstance(raised, (openai.APIConnectionError, anthropic.APIConnectionError))
+
+
+@pytest.mark.parametrize("api", STREAMING_APIS)
 @pytest.mark.parametrize("drop_after", [0, 2, 10])
-async def test_drop_after(sdk: Sdk, server: ProviderServer, api: str, error: type[Exception], drop_after: int) -> None:
+async def test_drop_after(sdk: Sdk, server: ProviderServer, api: str, drop_after: int) -> None:
     server.push(Reply(text="one two three four", chunks=4, drop_after=drop_after))
     seen: list[Any] = []
     stream = await sdk.call(open_stream(client_for(sdk, api), api))
 
-    with pytest.raises(error):
+    with pytest.raises(Exception) as raised:
         await sdk.drain(stream, into=seen)
 
+    assert_dropped_connection(raised.value)
     assert text_deltas(seen) == ["one", " two", " three", " four"][:drop_after]
 
 
@@ -122,8 +135,9 @@ async def test_error_after_uses_the_scripted_error_body(sdk: Sdk, server: Provid
 async def test_client_recovers_after_a_drop_or_an_abandoned_stream(sdk: Sdk, server: ProviderServer, api: str) -> None:
     server.push(Reply(chunks=3, drop_after=1), Reply(chunks=50, chunk_delay=0.01), Reply(chunks=2))
     client = client_for(sdk, api)
-    with pytest.raises((openai.APIConnectionError, httpx2.RemoteProtocolError)):
+    with pytest.raises(Exception) as raised:
         await sdk.drain(await sdk.call(open_stream(client, api)))
+    assert_dropped_connection(raised.value)
 
     abandoned = await sdk.call(open_stream(client, api))
     await sdk.call(abandoned.close())
