@@ -5,6 +5,7 @@ instrumentation propagating the trace context and W3C baggage)."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,14 +14,16 @@ import anthropic
 import httpx
 import openai
 import pytest
+from click.testing import CliRunner
 from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
-from request.helpers import MESSAGES, call_spans, cost_sum
+from request.helpers import MESSAGES, call_spans, cost_sum, only
 
 import costspan
+from costspan import cli
 from costspan.testing import ProviderServer
 from examples.fastapi_sse.serving import serving
 from ledger_support import rows
@@ -28,6 +31,8 @@ from support import API_KEY
 
 if TYPE_CHECKING:
     from conftest import Otel
+
+COST, CALLS = "costspan.request.cost", "costspan.request.calls"
 
 
 def _instrumented_app(otel: Otel) -> FastAPI:
@@ -191,3 +196,40 @@ def test_baggage_is_not_read_unless_asked_for(instrumented: None, server: Provid
     (span,) = call_spans(otel)
     assert "user.id" not in span.attributes
     assert _ignored(otel) == {}
+
+
+def test_the_ledger_names_each_calls_request_and_reports_the_most_expensive_requests(
+    instrument: Any, server: ProviderServer, otel: Otel, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.db"
+    instrument(ledger=ledger)
+    with _served(_three_calls_app(otel, server)) as url:
+        for route in ("/async", "/sync", "/async"):
+            assert httpx.post(url + route, timeout=30).status_code == 200
+    with openai.OpenAI(base_url=server.openai_base_url, api_key=API_KEY, max_retries=0) as gpt:
+        with costspan.track("nightly-digest") as run:
+            gpt.chat.completions.create(model="gpt-4.1", messages=MESSAGES)
+        gpt.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES)  # in no request
+    otel.tracer_provider.force_flush()
+    written = rows(ledger)
+    assert len(written) == 11, "one row per call, none for a run"
+    finished = otel.exporter.get_finished_spans()
+    requests = [span for span in finished if span.kind is SpanKind.SERVER] + [only(finished, "nightly-digest")]
+    alone = finished[-1]  # the call in no request
+    assert alone.parent is None
+    expected = [
+        (f"{span.name} {span.context.trace_id:032x}", span.attributes[CALLS], span.attributes[COST])
+        for span in requests
+    ]
+    expected.append((f"(unnamed) {alone.context.trace_id:032x}", 1, alone.attributes["gen_ai.usage.cost.amount"]))
+    expected.sort(key=lambda line: (-line[2], -line[1], line[0]))
+    answer = CliRunner().invoke(cli.main, ["report", "--by", "request", "--ledger", str(ledger), "--format", "json"])
+    assert answer.exit_code == 0, answer.output
+    document = json.loads(answer.output)
+    lines = [(line["key"], line["requests"], line["cost_usd"]) for line in document["rows"]]
+    assert [line[:2] for line in lines] == [line[:2] for line in expected]
+    assert [line[2] for line in lines] == pytest.approx([line[2] for line in expected], rel=1e-12)
+    assert run.calls == 1 and document["total"]["requests"] == 11
+    top = CliRunner().invoke(cli.main, ["report", "--by", "request", "--top", "2", "--ledger", str(ledger)])
+    assert top.exit_code == 0 and top.output.count("\n") >= 2, top.output
+    assert [row["request_name"] for row in written if row["request_model"] == "gpt-4.1"] == ["nightly-digest"]

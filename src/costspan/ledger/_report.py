@@ -26,7 +26,9 @@ __all__ = [
     "summarize",
 ]
 
-BUILT_IN_KEYS = ("model", "provider", "user", "day", "operation")
+BUILT_IN_KEYS = ("model", "provider", "user", "day", "operation", "request")
+REQUEST_TOP = 10
+"""Requests ``--by request`` lists unless told otherwise: the most expensive of the period."""
 _NONE = {"model": "(unknown)", "provider": "(unknown)", "operation": "(unknown)"}
 _NUMBERS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd")
 
@@ -93,12 +95,15 @@ def report(
     until: date | str | None = None,
     budget_usd: float | None = None,
     utc: bool = False,
+    top: int | None = None,
 ) -> Summary:
     """What ``costspan report`` shows, from Python: the spend and tokens of the ledger at ``path`` (by default
     ``COSTSPAN_LEDGER``'s, or the per-user default) per ``by`` (model, provider, user, day, operation, or an
-    attribution key such as ``team``), for ``day`` (default: today) or ``since`` to ``until`` (both included; a
+    attribution key such as ``team``; ``request``: the most expensive requests, each as its name and trace id),
+    for ``day`` (default: today) or ``since`` to ``until`` (both included; a
     ``date`` or ``"YYYY-MM-DD"``), in local days unless ``utc``. ``budget_usd`` adds the budget line and, from
-    half of it spent, a warning line to ``str(summary)``; ``summary.budget_share`` is the share spent.
+    half of it spent, a warning line to ``str(summary)``; ``summary.budget_share`` is the share spent. ``top``
+    keeps the most expensive lines only (by default all, and 10 requests ``by="request"``).
 
     Raises :class:`ReportError` (its message is one line) for a missing or unreadable ledger, an unknown ``by``
     key or an impossible period, and ValueError for a budget that is not a positive number.
@@ -106,7 +111,7 @@ def report(
     if budget_usd is not None and not budget_usd > 0:
         raise ValueError(f"budget_usd={budget_usd!r}: expected a positive number of USD")
     period = period_of(day=_iso_day(day), since=_iso_day(since), until=_iso_day(until), utc=utc)
-    return summarize(ledger_file(path, "pass the path of a ledger file"), by, period, budget_usd)
+    return summarize(ledger_file(path, "pass the path of a ledger file"), by, period, budget_usd, top)
 
 
 def _iso_day(value: date | str | None) -> str | None:
@@ -124,16 +129,21 @@ def ledger_file(path: str | os.PathLike[str] | None, name_one: str) -> Path:
     return found
 
 
-def summarize(path: Path, by: str, period: Period, budget_usd: float | None = None) -> Summary:
+def summarize(path: Path, by: str, period: Period, budget_usd: float | None = None, top: int | None = None) -> Summary:
+    """The report of the ledger at ``path``; ``top`` keeps only the most expensive lines (the total is still the
+    period's), by default all of them, and the :data:`REQUEST_TOP` most expensive requests ``by="request"``."""
     connection = _open(path)
     try:
         columns = _columns(connection, path)
-        key = _key_expression(connection, by, columns, period.utc)
+        key, group = _key_expression(connection, by, columns, period.utc), "k"
+        if by == "request":  # one line per trace: the request's name and its trace id, for the tracing backend
+            key = (f"COALESCE(MIN({_column('request_name', columns)}), '(unnamed)') || ' ' || trace_id", ())
+            group, top = "trace_id", REQUEST_TOP if top is None else top
         where, parameters = _where(period)
         selected = ", ".join(f"SUM({_column(name, columns)})" for name in _NUMBERS)
         rows = connection.execute(
             f"SELECT {key[0]} AS k, COUNT(*), {selected}, SUM({_column('unpriced', columns)})"
-            f" FROM calls WHERE {where} GROUP BY k",
+            f" FROM calls WHERE {where} GROUP BY {group}",
             [*key[1], *parameters],
         ).fetchall()
     except sqlite3.Error as failure:
@@ -145,7 +155,8 @@ def summarize(path: Path, by: str, period: Period, budget_usd: float | None = No
         lines.sort(key=lambda line: line.key)
     else:
         lines.sort(key=lambda line: (-line.cost_usd, -line.requests, line.key))
-    return Summary(period.title, by, lines, _total(lines), budget_usd, period)
+    total = _total(lines)
+    return Summary(period.title, by, lines if top is None else lines[:top], total, budget_usd, period)
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -209,6 +220,8 @@ def _key_expression(
         return _column("user_id", columns), ()
     if by == "day":
         return ("date(time)" if utc else "date(time, 'localtime')"), ()
+    if by == "request":
+        return "trace_id", ()
     path = _json_path(by)
     if "attributes" in columns:
         found = connection.execute(
