@@ -18,8 +18,6 @@ metrics and ledger row, whose trace id still names the request (``costspan repor
 
 from __future__ import annotations
 
-import functools
-import inspect
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
@@ -37,7 +35,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from . import attributes as attrs
 from ._version import __version__
-from .context import attribution
+from .context import attribution, decorate
 from .settle import Settlement
 
 __all__ = [
@@ -407,13 +405,4 @@ class track(ContextDecorator):
         span.end()
 
     def __call__(self, func: _F) -> _F:
-        named = self if self._name is not None else track(func.__qualname__, run_id=self._run_id)
-        if not inspect.iscoroutinefunction(func):
-            return ContextDecorator.__call__(named, func)
-
-        @functools.wraps(func)
-        async def inner(*args: Any, **kwargs: Any) -> Any:
-            with named._recreate_cm():
-                return await func(*args, **kwargs)
-
-        return inner  # type: ignore[return-value]
+        return decorate(self if self._name is not None else track(func.__qualname__, run_id=self._run_id), func)

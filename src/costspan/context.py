@@ -18,10 +18,10 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Collection, Mapping
-from contextlib import ContextDecorator
+from contextlib import AbstractContextManager, ContextDecorator
 from contextvars import Token
 from types import MappingProxyType, TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
@@ -38,6 +38,7 @@ __all__ = [
     "attribute_name",
     "attribution",
     "current_attribution",
+    "decorate",
 ]
 
 DEFAULT_BAGGAGE_KEYS: Final = ("user.id", "session.id", "team", "feature")
@@ -109,15 +110,22 @@ class attribution(ContextDecorator):
             self._token = None
 
     def __call__(self, func: _F) -> _F:
-        if not inspect.iscoroutinefunction(func):
-            return super().__call__(func)
+        return decorate(self, func)
 
-        @functools.wraps(func)
-        async def inner(*args: Any, **kwargs: Any) -> Any:
-            with self._recreate_cm():
-                return await func(*args, **kwargs)
 
-        return inner  # type: ignore[return-value]
+def decorate(manager: ContextDecorator, func: _F) -> _F:
+    """``func`` run inside a fresh copy of ``manager`` (``_recreate_cm``) each time it is called: a sync function
+    as ContextDecorator does it, a coroutine function around its whole awaited body."""
+    if not inspect.iscoroutinefunction(func):
+        return ContextDecorator.__call__(manager, func)
+    recreate = cast(Callable[[], AbstractContextManager[Any]], manager._recreate_cm)
+
+    @functools.wraps(func)
+    async def inner(*args: Any, **kwargs: Any) -> Any:
+        with recreate():
+            return await func(*args, **kwargs)
+
+    return inner  # type: ignore[return-value]
 
 
 def attribute_name(key: str) -> str:
