@@ -139,3 +139,33 @@ def test_calls_from_threads_and_tasks_of_one_run_are_all_counted(
     sync_client.close()
     assert run.calls == 24 and run.cost == cost_sum(call_spans(otel))
     assert only(otel.exporter.get_finished_spans(), "fan-out").attributes["costspan.request.calls"] == 24
+
+
+def test_a_stream_broken_off_makes_the_run_estimated(
+    instrumented: None, llm: Driver, provider: ProviderUnderTest, otel: Otel
+) -> None:
+    with costspan.track("agent-run") as run:
+        call(llm, provider)
+        stream = llm.run(provider.create(llm.client, MESSAGES, stream=True))
+        llm.collect(stream, limit=2)
+        llm.close(stream)
+    assert run.calls == 2 and run.estimated
+    span = only(otel.exporter.get_finished_spans(), "agent-run")
+    assert span.attributes["costspan.request.estimated"] is True
+    assert span.attributes["costspan.request.cost"] == cost_sum(call_spans(otel))
+
+
+def test_a_stream_that_outlives_its_run_is_counted_where_it_settles(
+    instrumented: None, llm: Driver, provider: ProviderUnderTest, otel: Otel
+) -> None:
+    """Its own span has its cost, and names the run it was begun in; the run, ended before, does not count it."""
+    with costspan.track("agent-run") as run:
+        call(llm, provider)
+        stream = llm.run(provider.create(llm.client, MESSAGES, stream=True))
+    cost_at_end = run.cost
+    llm.collect(stream)
+    assert (run.calls, run.cost) == (1, cost_at_end)
+    span = only(otel.exporter.get_finished_spans(), "agent-run")
+    assert span.attributes["costspan.request.calls"] == 1
+    late = call_spans(otel)[-1]
+    assert late.attributes["gen_ai.usage.cost.amount"] > 0 and late.attributes["costspan.request.name"] == "agent-run"
