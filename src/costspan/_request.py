@@ -165,11 +165,11 @@ class Run:
     ``estimated`` is True when any count was estimated. Reading them is safe from any thread at any time.
     """
 
-    __slots__ = ("__weakref__", "_parts", "_snapshot", "closed", "id", "name", "span")
+    __slots__ = ("__weakref__", "_id", "_parts", "_snapshot", "closed", "name", "span")
 
     def __init__(self, name: str, span: trace.Span | None, run_id: str | None = None) -> None:
         self.name = name
-        self.id = run_id if run_id is not None else uuid.uuid4().hex
+        self._id = run_id  # made when first asked for: most requests never are
         self.span = span  # dropped when the run closes: a closed run writes nothing more
         self.closed = False
         self._parts: list[Settlement] = []
@@ -178,6 +178,17 @@ class Run:
     def __repr__(self) -> str:
         totals = self.totals()
         return f"<Run {self.name!r} {totals.calls} calls ${totals.cost:.6f}>"
+
+    @property
+    def id(self) -> str:
+        """The run's id (``costspan.run.id`` on its calls): the one given to :func:`track`, or a random one."""
+        if self._id is None:
+            self._id = uuid.uuid4().hex
+        return self._id
+
+    @id.setter
+    def id(self, run_id: str) -> None:
+        self._id = run_id
 
     @property
     def cost(self) -> float:
