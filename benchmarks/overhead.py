@@ -1,6 +1,7 @@
 """costspan's overhead on OpenAI chat calls, against the uninstrumented SDK, the bare OpenTelemetry floor and peers.
 
     python benchmarks/overhead.py [--quick] [--json PATH] [--profile]
+    python benchmarks/overhead.py --providers [--rounds N]    # one Gemini and one Bedrock Converse call
 
 Every variant runs the real ``openai.OpenAI`` client over an in-memory transport (``_wire``), with the same SDK
 tracer and meter providers (``_otel``). Each round runs every variant for one short batch, in a shuffled order; a
@@ -30,6 +31,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import _providers
 from _floor import FLOOR_SCOPE
 from _otel import Otel
 from _report import Timings, format_suite, summarize, targets
@@ -55,6 +57,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--redis",
         metavar="URL",
         help="the Redis of the Redis-budget variant (default: a redis-server started on loopback, if installed)",
+    )
+    parser.add_argument(
+        "--providers",
+        action="store_true",
+        help="measure one Gemini and one Bedrock Converse call, plain and streamed, instead (see _providers.py)",
     )
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (120 if args.quick else 600)
@@ -233,9 +240,29 @@ def _run(args: argparse.Namespace, otel: Otel, redis_url: str | None) -> None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
 
+def _run_providers(args: argparse.Namespace, otel: Otel) -> None:
+    import costspan
+
+    instrumentor = costspan.CostspanInstrumentor()
+    instrumentor.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, ledger="off")
+    try:
+        results = _providers.measure(args.rounds, args.seed)
+    finally:
+        instrumentor.uninstrument()
+    print(_providers.format_results(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parse(argv)
     otel = Otel()
+    if args.providers:
+        try:
+            _run_providers(args, otel)
+        finally:
+            otel.shutdown()
+        return
     with contextlib.ExitStack() as stack:
         redis_url = args.redis or stack.enter_context(loopback_redis())
         try:

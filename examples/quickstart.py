@@ -1,12 +1,14 @@
 """costspan in one line: every OpenAI and Anthropic call gets its exact tokens and USD cost.
 
-    pip install 'costspan[openai,anthropic]'
+    pip install -e '.[openai,anthropic]'      # from the repository's root
     python examples/quickstart.py
 
 With OPENAI_API_KEY and/or ANTHROPIC_API_KEY set, it calls the real APIs (a few dozen tokens each: a small
 fraction of a cent) and the calls stay in your ledger, so `costspan report` shows them afterwards. With neither,
 it starts costspan's local provider server (it speaks both APIs on 127.0.0.1) and points the SDKs at it through
-their usual variables: no key, nothing leaves this machine, and the calls go to a temporary ledger, not yours.
+their usual variables: no key, nothing leaves this machine, and the calls go to a ledger of the quickstart's own
+(in costspan's state directory, started anew each run), never yours; it ends with the `costspan report --ledger`
+command that reads them.
 
 Each call's cost is read back from the ledger, a plain SQLite file, by the id the provider gave the response:
 the same number the call's span carries (``gen_ai.usage.cost.amount``) to any OpenTelemetry backend.
@@ -16,14 +18,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import sqlite3
-import tempfile
 from collections.abc import Iterator
 
 import anthropic
 import openai
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from platformdirs import user_state_path
 
 import costspan
 from costspan.ledger import ledger_path
@@ -33,9 +36,10 @@ QUESTION = "In one sentence: why do LLM bills surprise teams?"
 
 
 def main() -> None:
+    report = "costspan report"
     with contextlib.ExitStack() as stack:
         if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("ANTHROPIC_API_KEY")):
-            stack.enter_context(local_provider_server())
+            report += f" --ledger {shlex.quote(stack.enter_context(local_provider_server()))}"
 
         costspan.instrument()  # the one line: instruments every installed provider SDK
 
@@ -43,7 +47,7 @@ def main() -> None:
             openai_calls()
         if os.environ.get("ANTHROPIC_API_KEY"):
             anthropic_calls()
-    print("\n`costspan report` prints today's spend by model from the ledger; `costspan demo` shows budgets too.")
+    print(f"\n`{report}` prints today's spend by model from the ledger; `costspan demo` shows budgets too.")
 
 
 def openai_calls() -> None:
@@ -103,21 +107,25 @@ def cost_line(call: str, response_id: str) -> str:
 
 
 @contextlib.contextmanager
-def local_provider_server() -> Iterator[None]:
-    """costspan's local server in place of the real APIs, found by the SDKs through their usual variables."""
-    with ProviderServer() as server, tempfile.TemporaryDirectory(prefix="costspan-quickstart-") as directory:
+def local_provider_server() -> Iterator[str]:
+    """costspan's local server in place of the real APIs, found by the SDKs through their usual variables; yields
+    the ledger the calls go to: COSTSPAN_LEDGER's, else the quickstart's own, never the user's."""
+    with ProviderServer() as server:
         os.environ.update(
             OPENAI_BASE_URL=server.openai_base_url,
             OPENAI_API_KEY="sk-local",
             ANTHROPIC_BASE_URL=server.anthropic_base_url,
             ANTHROPIC_API_KEY="sk-ant-local",
         )
-        temporary = os.path.join(directory, "ledger.db")
-        ledger = os.environ.setdefault("COSTSPAN_LEDGER", temporary)
+        own = user_state_path("costspan", appauthor=False) / "quickstart-ledger.db"
+        ledger = os.environ.setdefault("COSTSPAN_LEDGER", str(own))
+        if ledger == str(own):  # started anew: it holds this run's calls only
+            own.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            own.unlink(missing_ok=True)
         print(f"No API key set: calling costspan's local provider server at {server.url} instead.\n")
-        yield
-        if ledger == temporary:
-            print("\n(These calls went to a temporary ledger, now deleted: your own holds only real calls.)")
+        yield ledger
+        if ledger == str(own):
+            print(f"\n(These calls went to the quickstart's own ledger, {own}: yours holds only real calls.)")
 
 
 if __name__ == "__main__":

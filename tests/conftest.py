@@ -91,10 +91,12 @@ class Otel:
 
 @pytest.fixture(scope="session", autouse=True)
 def _user_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The per-user default ledger (and anything else under the user's data directory) goes to a temporary
-    directory, here and in the subprocesses tests start; a developer's COSTSPAN_LEDGER does not apply."""
-    saved = {name: os.environ.get(name) for name in ("XDG_DATA_HOME", "COSTSPAN_LEDGER")}
+    """The per-user default ledger (and anything else under the user's data and state directories, such as the
+    demo's ledger) goes to a temporary directory, here and in the subprocesses tests start; a developer's
+    COSTSPAN_LEDGER does not apply."""
+    saved = {name: os.environ.get(name) for name in ("XDG_DATA_HOME", "XDG_STATE_HOME", "COSTSPAN_LEDGER")}
     os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("user-data"))
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("user-state"))
     os.environ.pop("COSTSPAN_LEDGER", None)
     yield
     for name, value in saved.items():

@@ -69,8 +69,11 @@ class Driver:
             manager.__exit__(None, None, None)
 
 
-# Ids and timestamps differ between two runs of the same scripted exchange.
-VOLATILE = frozenset({"id", "created", "created_at", "completed_at", "sequence_number", "item_id"})
+# Ids and timestamps differ between two runs of the same scripted exchange (google-genai's chunks carry their
+# response id and the HTTP response's Date header).
+VOLATILE = frozenset(
+    {"id", "created", "created_at", "completed_at", "sequence_number", "item_id", "response_id", "date"}
+)
 
 
 def scrub(value: Any) -> Any:
@@ -98,7 +101,8 @@ def make_driver(mode: str, sync_factory: Callable[[], Any], async_factory: Calla
     loop = asyncio.new_event_loop()
     client = async_factory()
     yield Driver(True, client, loop)
-    loop.run_until_complete(client.close())
+    # google-genai's async client closes with aclose(); the others' with an async close().
+    loop.run_until_complete(client.aclose() if hasattr(client, "aclose") else client.close())
     loop.run_until_complete(loop.shutdown_asyncgens())
     loop.close()
     gc.collect()

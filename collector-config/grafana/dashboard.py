@@ -5,6 +5,11 @@
 Edit this file, not the JSON: tests/collector checks that the committed JSON is what this script writes, and runs
 every query in it against a real Prometheus that scraped costspan's metrics. Metric names are the ones Prometheus
 gets through the collector's prometheus exporter (docs/backends.md).
+
+Every panel reads the `datasource` variable (any Prometheus datasource; the provisioned one by default), and
+`__inputs` declares it for Grafana's import, so the JSON imports into any Grafana as it is. The gen_ai.* metrics are
+the GenAI semantic conventions' names, which another instrumentation of the same SDK records too: their selectors
+take costspan's own series (its instrumentation scope), so a second instrumentation never doubles a panel.
 """
 
 from __future__ import annotations
@@ -22,11 +27,16 @@ from grafana_foundation_sdk.models.common import (
     StackingMode,
     VizOrientation,
 )
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, Threshold, ThresholdsMode
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, Threshold, ThresholdsMode, VariableOption
 
 OUTPUT = Path(__file__).parent / "dashboards" / "costspan.json"
-PROMETHEUS = DataSourceRef(type_val="prometheus", uid="prometheus")
+DATASOURCE = "datasource"
+# Grafana's import replaces ${DS_PROMETHEUS} with the datasource picked for this input.
+IMPORT_INPUT = "DS_PROMETHEUS"
+PROMETHEUS = DataSourceRef(type_val="prometheus", uid=f"${{{DATASOURCE}}}")
 
+SCOPE = "costspan.instrumentor"
+"""costspan's instrumentation scope (otel_scope_name): the mark of its own gen_ai.* series."""
 COST = "costspan_cost_USD_total"
 TOKENS = "costspan_tokens_total"
 TOKEN_USAGE_SUM = "gen_ai_client_token_usage_sum"
@@ -35,6 +45,12 @@ FIRST_CHUNK_BUCKET = "gen_ai_client_operation_time_to_first_chunk_seconds_bucket
 BLOCKED = "costspan_budget_blocked_total"
 MODEL = "gen_ai_provider_name, gen_ai_request_model"
 MODEL_LEGEND = "{{gen_ai_provider_name}} {{gen_ai_request_model}}"
+
+
+def own(metric: str, *matchers: str) -> str:
+    """A selector of costspan's own series of a gen_ai.* metric."""
+    scope = f'otel_scope_name="{SCOPE}"'
+    return metric + "{" + ", ".join((scope, *matchers)) + "}"
 
 
 def increase(selector: str, window: str) -> str:
@@ -58,7 +74,7 @@ def spend_total() -> stat.Panel:
         .title("Spend")
         .description("USD spent on LLM calls in the dashboard's time range.")
         .datasource(PROMETHEUS)
-        .with_target(query("A", f"sum({increase(COST, '$__range')})", instant=True))
+        .with_target(query("A", f"sum({increase(COST, '$__range')}) or vector(0)", instant=True))
         .unit("currencyUSD")
         .decimals(2)
         .graph_mode(BigValueGraphMode.NONE)
@@ -111,7 +127,9 @@ def tokens_by_type() -> timeseries.Panel:
         .datasource(PROMETHEUS)
         .with_target(
             query(
-                "A", f"sum by (gen_ai_token_type) ({increase(TOKEN_USAGE_SUM, '$__interval')})", "{{gen_ai_token_type}}"
+                "A",
+                f"sum by (gen_ai_token_type) ({increase(own(TOKEN_USAGE_SUM), '$__interval')})",
+                "{{gen_ai_token_type}}",
             )
         )
         .with_target(
@@ -128,7 +146,7 @@ def tokens_by_type() -> timeseries.Panel:
 
 def cache_hit_share() -> stat.Panel:
     cached = increase(f'{TOKENS}{{gen_ai_token_type="cache_read"}}', "$__range")
-    inputs = increase(f'{TOKEN_USAGE_SUM}{{gen_ai_token_type="input"}}', "$__range")
+    inputs = increase(own(TOKEN_USAGE_SUM, 'gen_ai_token_type="input"'), "$__range")
     return (
         stat.Panel()
         .title("Cache-hit share")
@@ -162,7 +180,7 @@ def quantiles(title: str, description: str, bucket: str) -> timeseries.Panel:
         .height(8)
     )
     for ref_id, q in (("A", "0.5"), ("B", "0.95"), ("C", "0.99")):
-        expr = f"histogram_quantile({q}, sum by (le, {MODEL}) ({increase(bucket, '$__rate_interval')}))"
+        expr = f"histogram_quantile({q}, sum by (le, {MODEL}) ({increase(own(bucket), '$__rate_interval')}))"
         panel = panel.with_target(query(ref_id, expr, f"p{q[2:].ljust(2, '0')} {MODEL_LEGEND}"))
     return panel
 
@@ -269,6 +287,28 @@ def _budget_thresholds() -> dashboard.ThresholdsConfig:
     )
 
 
+def datasource_variable() -> dashboard.DatasourceVariable:
+    """Which Prometheus the panels read: on import, the one picked for the input; provisioned, the default one."""
+    return (
+        dashboard.DatasourceVariable(DATASOURCE)
+        .label("Prometheus")
+        .type("prometheus")
+        .current(VariableOption(text="Prometheus", value=f"${{{IMPORT_INPUT}}}", selected=True))
+    )
+
+
+IMPORT_INPUTS = [
+    {
+        "name": IMPORT_INPUT,
+        "label": "Prometheus",
+        "description": "The Prometheus that scrapes costspan's metrics (through the collector)",
+        "type": "datasource",
+        "pluginId": "prometheus",
+        "pluginName": "Prometheus",
+    }
+]
+
+
 def build() -> dict[str, object]:
     board = (
         dashboard.Dashboard("costspan: LLM spend")
@@ -278,6 +318,7 @@ def build() -> dict[str, object]:
         .time("now-24h", "now")
         .refresh("1m")
         .timezone("browser")
+        .with_variable(datasource_variable())
         .with_row(dashboard.Row("Spend"))
         .with_panel(spend_total())
         .with_panel(spend_over_time())
@@ -312,7 +353,7 @@ def build() -> dict[str, object]:
         .with_panel(error_ratio())
     )
     encoded: dict[str, object] = json.loads(json.dumps(board.build(), cls=JSONEncoder))
-    return encoded
+    return {"__inputs": IMPORT_INPUTS, **encoded}
 
 
 def render() -> str:

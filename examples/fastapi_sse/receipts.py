@@ -37,10 +37,19 @@ class Receipt:
             model=attributes.get("gen_ai.response.model") or attributes.get("gen_ai.request.model"),
             input_tokens=attributes.get("gen_ai.usage.input_tokens", 0),
             output_tokens=attributes.get("gen_ai.usage.output_tokens", 0),
-            cost_usd=attributes.get("gen_ai.usage.cost.amount"),
+            cost_usd=_money(attributes.get("gen_ai.usage.cost.amount")),
             estimated=attributes.get("costspan.usage.estimated", False),
             completed=attributes.get("costspan.stream.completed"),
         )
+
+
+COST_DECIMALS = 10
+"""genai-prices gives prices per million tokens to at most four decimals, so a call's cost has at most ten: rounded
+there, the event says 0.0006 where the float sum of its parts reads 0.0006000000000000001, and loses nothing."""
+
+
+def _money(amount: float | None) -> float | None:
+    return None if amount is None else round(amount, COST_DECIMALS)
 
 
 class Receipts(SpanProcessor):

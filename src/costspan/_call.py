@@ -54,6 +54,7 @@ class Call:
         "cache_write_tokens",
         "choice_count",
         "chunk_count",
+        "content",
         "context",
         "end_stream",
         "ender",
@@ -156,6 +157,8 @@ class Call:
         self.watch: Watch | None = None
         # The runs (costspan._request.Run: the request, costspan.track blocks) the call counts in.
         self.runs: tuple[Any, ...] = ()
+        # Message content for the span (costspan._content.Content), only when content capture is on.
+        self.content: Any = None
 
     def set_response_attribute(self, key: str, value: Any) -> None:
         if self.response_attributes is None:

@@ -27,7 +27,9 @@ class Endpoint:
     response's fields and usage on the call; ``read_chunk`` does the same for one stream chunk. ``usage_only``
     tells whether a chunk is the usage chunk costspan may have asked for, so that it stays hidden even when
     reading it failed. ``end_stream`` reads, once, what a stream's reader left for the end (the last chunk, a
-    chunk count).
+    chunk count). ``lazy``: the method returns a generator that sends its request only when first iterated
+    (google-genai's sync stream); the traced call reads the first chunk itself, so that a request that fails,
+    fails the call as it does with the other SDKs, and is not billed as a stream that was answered.
     """
 
     module: str
@@ -39,3 +41,4 @@ class Endpoint:
     is_async: bool = False
     usage_only: Callable[[Any], bool] | None = None
     end_stream: Callable[[Call], None] | None = None
+    lazy: bool = False

@@ -246,7 +246,7 @@ class Guard:
             cancelling = _cancelling()
             for budget, reservation in hold.reservations:
                 if not await budget.aextend(reservation, more):
-                    await stream.close()
+                    await _aclose(stream)
                     raise self._cut(call, reservation)
             hold.ceiling += more
             if _cancelling() > cancelling:  # a cancellation Python 3.11's wait_for lost (see areserve)
@@ -379,3 +379,10 @@ def _event_attributes(refused: BudgetExceededError) -> dict[str, Any]:
     if refused.scope_value is not None:
         out["costspan.budget.scope_value"] = refused.scope_value
     return out
+
+
+async def _aclose(stream: Any) -> None:
+    """Close an SDK's async stream upstream: the Stainless SDKs' ``close()``, an async generator's ``aclose()``
+    (google-genai's stream)."""
+    aclose = getattr(stream, "aclose", None)
+    await (aclose() if aclose is not None else stream.close())

@@ -27,6 +27,8 @@ from .telemetry import Telemetry
 __all__ = ["Pipeline"]
 
 _log = logging.getLogger("costspan")
+_LOGGED_STEPS = 100
+"""Failing steps logged at WARNING, once each; past them, failures are logged at DEBUG."""
 
 
 class Pipeline:
@@ -157,11 +159,13 @@ class Pipeline:
 
     def log_failure(self, step: str, failure: BaseException) -> None:
         """Log costspan's own failure once per step; the user's call goes on regardless."""
-        if step not in self._failed_once:
-            self._failed_once.add(step)
-            _log.warning("costspan: %s failed; the call proceeds without it", step, exc_info=failure)
+        if step in self._failed_once or len(self._failed_once) > _LOGGED_STEPS:
+            _log.debug("costspan: %s failed: %r", step, failure)
         else:
-            _log.debug("costspan: %s failed again: %r", step, failure)
+            self._failed_once.add(step)
+            # Steps name models, which a server may vary without end: the last one logged says so.
+            last = " (further kinds of failure are logged at DEBUG)" if len(self._failed_once) > _LOGGED_STEPS else ""
+            _log.warning("costspan: %s failed; the call proceeds without it%s", step, last, exc_info=failure)
 
 
 def _schedule(tasks: set[asyncio.Task[None]], work: Any) -> bool:

@@ -1,15 +1,22 @@
 """Token estimates for what a provider did not count: the prompt and output of an interrupted stream.
 
-tiktoken gives OpenAI-exact counts once its encoding is loaded. Loading may download the encoding, so it happens
-on a background thread started by ``instrument()``, never on a request thread; until then, and for other
-providers, a characters-per-token heuristic is used.
+tiktoken gives OpenAI-exact counts once its encoding is loaded, on a background thread started by
+``instrument()``, never on a request thread; until then, and for other providers, a characters-per-token heuristic
+is used. tiktoken downloads an encoding it has not cached, so costspan loads it only when it is already on this
+machine (in tiktoken's cache: ``TIKTOKEN_CACHE_DIR``, ``DATA_GYM_CACHE_DIR`` or the temporary directory's
+``data-gym-cache``, or loaded by the application) unless the ``tokenizer_download`` option
+(``COSTSPAN_TOKENIZER_DOWNLOAD=true``) allows the download: instrumenting opens no connection of its own.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import tempfile
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 __all__ = ["estimate_prompt_tokens", "estimate_text_tokens", "load_tokenizer", "load_tokenizer_in_background"]
@@ -21,6 +28,12 @@ _TOKENS_PER_MESSAGE = 4
 _CHARS_PER_TOKEN = 4
 _SEQUENCES = (list, tuple)
 
+_ENCODING_NAME = "o200k_base"
+# Where tiktoken (tiktoken_ext.openai_public) fetches o200k_base from, which names its cache file, and the file's
+# SHA-256: tiktoken reads a cached file whose hash matches and downloads the encoding otherwise.
+_ENCODING_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
+_ENCODING_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
+
 
 class _Encoding(Protocol):
     def encode_ordinary(self, text: str) -> list[int]: ...
@@ -30,31 +43,64 @@ _encoding: _Encoding | None = None
 _loader: threading.Thread | None = None
 
 
-def load_tokenizer_in_background() -> None:
-    """Start loading tiktoken's encoding once, off the request path; a no-op without tiktoken."""
+def load_tokenizer_in_background(allow_download: bool = False) -> None:
+    """Start loading tiktoken's encoding, off the request path, unless it is loaded or loading; a no-op without
+    tiktoken. Without ``allow_download`` only an encoding already on this machine is loaded."""
     global _loader
-    if _loader is None:
-        _loader = threading.Thread(target=_load_encoding, name="costspan-tiktoken", daemon=True)
+    if _encoding is None and (_loader is None or not _loader.is_alive()):
+        _loader = threading.Thread(target=_load_encoding, args=(allow_download,), name="costspan-tiktoken", daemon=True)
         _loader.start()
 
 
-def load_tokenizer(timeout: float) -> bool:
+def load_tokenizer(timeout: float, allow_download: bool = False) -> bool:
     """Load tiktoken's encoding now, waiting up to ``timeout`` seconds (the CLI: no request thread to spare);
     whether it is in use."""
-    load_tokenizer_in_background()
-    assert _loader is not None
-    _loader.join(timeout)
+    load_tokenizer_in_background(allow_download)
+    if _loader is not None:
+        _loader.join(timeout)
     return _encoding is not None
 
 
-def _load_encoding() -> None:
+def _load_encoding(allow_download: bool) -> None:
     global _encoding
     try:
         import tiktoken
 
-        _encoding = tiktoken.get_encoding("o200k_base")
-    except Exception as error:  # missing package or no network: the heuristic stays in use
+        if not allow_download and not _available_locally():
+            _log.debug(
+                "costspan: tiktoken's %s encoding is not on this machine and COSTSPAN_TOKENIZER_DOWNLOAD does not "
+                "allow downloading it: estimating tokens from characters",
+                _ENCODING_NAME,
+            )
+            return
+        _encoding = tiktoken.get_encoding(_ENCODING_NAME)
+    except Exception as error:  # missing package, unreadable cache or no network: the heuristic stays in use
         _log.debug("costspan: tiktoken unavailable, estimating tokens from characters: %r", error)
+
+
+def _available_locally() -> bool:
+    """Whether tiktoken can give the encoding without the network: loaded already, or in its cache intact."""
+    from tiktoken import registry
+
+    if _ENCODING_NAME in registry.ENCODINGS:
+        return True
+    cached = _cache_file()
+    return cached is not None and cached.is_file() and _sha256(cached) == _ENCODING_SHA256
+
+
+def _cache_file() -> Path | None:
+    """The file tiktoken caches the encoding in (tiktoken.load.read_file_cached's rule), None when caching is off."""
+    directory = os.environ.get("TIKTOKEN_CACHE_DIR", os.environ.get("DATA_GYM_CACHE_DIR"))
+    if directory is None:
+        directory = os.path.join(tempfile.gettempdir(), "data-gym-cache")
+    if not directory:
+        return None
+    return Path(directory, hashlib.sha1(_ENCODING_URL.encode()).hexdigest())
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def estimate_text_tokens(text: str) -> int:

@@ -8,7 +8,7 @@ exceptions pass through untouched.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -62,6 +62,8 @@ def make_wrapper(endpoint: Endpoint, pipeline: Pipeline) -> Wrapper:
         token = otel_context.attach(call.context)  # type: ignore[arg-type]
         try:
             result = wrapped(*args, **send_kwargs)
+            if endpoint.lazy:
+                result = _opened(result)
         except BaseException as error:
             call.finish(error)
             raise
@@ -73,6 +75,25 @@ def make_wrapper(endpoint: Endpoint, pipeline: Pipeline) -> Wrapper:
         return observed
 
     return traced
+
+
+def _opened(stream: Iterator[Any]) -> Iterator[Any]:
+    """A lazy stream whose request has been sent: its first chunk read (the request's failure raises here), then
+    given back first. A generator, so that closing it closes the SDK's."""
+    try:
+        first = next(stream)
+    except StopIteration:
+        return _empty()
+    return _replayed(first, stream)
+
+
+def _replayed(first: Any, stream: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from stream
+
+
+def _empty() -> Iterator[Any]:
+    yield from ()
 
 
 def _observe(endpoint: Endpoint, call: Call, result: Any) -> tuple[Any, bool]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,12 @@ from .demo import run_demo
 from .ledger import ENV
 from .ledger._render import budget_lines, render_csv, render_json, render_plain, render_table
 from .ledger._report import ReportError, ledger_file, period_of, summarize
+from .pricing import PriceConfig, Pricing, read_prices
 
 __all__ = ["main"]
 
 _FORMATS = ("table", "csv", "json")
+PRICES_ENV = "COSTSPAN_PRICES"
 
 
 @click.group()
@@ -122,24 +125,61 @@ def _quiet_pricing() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _prices_option(command: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--prices",
+        "prices_file",
+        metavar="FILE",
+        help=f"Custom prices (TOML or JSON), as the application's prices= (default: ${PRICES_ENV}).",
+    )(command)
+
+
+def _pricing(prices_file: str | None) -> tuple[Pricing, PriceConfig | None, str]:
+    """The prices the application would charge: genai-prices with the --prices (else $COSTSPAN_PRICES) file's
+    overrides (also returned), and a line saying which source that is."""
+    source, name = (f"--prices {prices_file}", prices_file) if prices_file else (None, os.environ.get(PRICES_ENV))
+    if not name:
+        return Pricing(), None, f"Prices: genai-prices (no price file: --prices FILE or {PRICES_ENV} adds one)"
+    source = source or f"{PRICES_ENV}={name}"
+    try:
+        config = read_prices(name)
+    except (TypeError, ValueError) as failure:
+        raise click.ClickException(f"{source}: {failure}") from None
+    return Pricing(config), config, f"Prices: genai-prices with overrides from {source}"
+
+
+def _provider_of(model: str, config: PriceConfig | None) -> str:
+    """The provider a model's calls go to: the one the price file gives it, else what its name says."""
+    from ._estimate import infer_provider
+
+    if config is not None:
+        model = config.aliases.get(model, model)
+        given = [provider for provider, name in config.overrides if name == model and provider]
+        if given:
+            return given[0]
+    return infer_provider(model)
+
+
 @main.command()
 @click.argument("model")
 @click.option("--provider", help="gen_ai.provider.name, e.g. openai, anthropic, aws.bedrock (default: from the name).")
-def prices(model: str, provider: str | None) -> None:
+@_prices_option
+def prices(model: str, provider: str | None, prices_file: str | None) -> None:
     """The prices costspan charges MODEL: the matched entry, its source, every rate and tier."""
-    from ._estimate import infer_provider
     from ._price_data import canonical_provider
-    from .pricing import Pricing
 
-    provider = provider or infer_provider(model)
-    pricing = Pricing()
+    pricing, config, used = _pricing(prices_file)
+    provider = provider or _provider_of(model, config)
     with _quiet_pricing():
         price = pricing.resolve(provider, model)
         if price is None:
-            raise click.ClickException(f"no price known for {model!r} on {provider!r}: its calls are reported unpriced")
+            raise click.ClickException(
+                f"no price known for {model!r} on {provider!r}: its calls are reported unpriced ({used})"
+            )
         service_tiers = _SERVICE_TIERS.get(canonical_provider(provider), ("batch",))
         tiers = {tier: pricing.resolve(provider, model, tier) for tier in service_tiers}
     click.echo(f"{model} on {provider}: price entry {price.model!r}, {price.source}")
+    click.echo(used)
     click.echo("USD per million tokens:")
     for line in _rate_lines(price.rates):
         click.echo(f"  {line}")
@@ -178,24 +218,41 @@ def _compact_rates(rates: Any) -> str:
 @click.option("--messages", "messages_file", metavar="FILE.json", help="A JSON list of chat messages.")
 @click.option("--max-output-tokens", type=int, help="The call's output limit: gives the worst-case cost.")
 @click.option("--provider", help="gen_ai.provider.name (default: from the model name).")
+@_prices_option
 def estimate(
-    model: str, prompt: str | None, messages_file: str | None, max_output_tokens: int | None, provider: str | None
+    model: str,
+    prompt: str | None,
+    messages_file: str | None,
+    max_output_tokens: int | None,
+    provider: str | None,
+    prices_file: str | None,
 ) -> None:
     """A call's input tokens and cost before it is sent."""
     from ._estimate import estimate as estimate_call
     from ._tokens import load_tokenizer
+    from .config import Options
 
     if (prompt is None) == (messages_file is None):
         raise click.ClickException("give the call's input as --prompt TEXT or --messages FILE.json (one of them)")
+    if max_output_tokens is not None and max_output_tokens < 0:
+        raise click.ClickException(f"--max-output-tokens {max_output_tokens}: expected a non-negative number of tokens")
     messages = prompt if prompt is not None else _read_messages(messages_file)  # type: ignore[arg-type]
-    exact = load_tokenizer(timeout=10)
+    pricing, config, used = _pricing(prices_file)
+    exact = load_tokenizer(timeout=10, allow_download=Options.load({}).tokenizer_download)
     with _quiet_pricing(), _one_line_errors():
-        result = estimate_call(model, messages, provider=provider, max_output_tokens=max_output_tokens)
+        result = estimate_call(
+            model,
+            messages,
+            provider=provider or _provider_of(model, config),
+            max_output_tokens=max_output_tokens,
+            pricing=pricing,
+        )
     how = "tiktoken o200k_base" if exact else "about 4 characters a token"
     if result.priced:
         click.echo(f"Model: {model} on {result.provider}, priced as {result.price_model!r} ({result.price_source})")
     else:
         click.echo(f"Model: {model} on {result.provider}: no known price, so the cost is unpriced")
+    click.echo(used)
     click.echo(f"Input tokens: {result.input_tokens:,} (estimated: {how})")
     if max_output_tokens is not None:
         click.echo(f"Max output tokens: {max_output_tokens:,}")

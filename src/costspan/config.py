@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from ._suggest import did_you_mean
 from .budgets import Budget
 from .context import DEFAULT_BAGGAGE_KEYS, attribute_name
-from .ledger._paths import LedgerOption, parse_env
+from .ledger._paths import LedgerOption, check_not_a_word, parse_env
 from .pricing import PriceConfig, read_prices
 
 __all__ = ["DEFAULT_MAX_OUTPUT_TOKENS", "Options", "option"]
@@ -143,6 +143,8 @@ def _budgets(value: object) -> tuple[Budget, ...]:
 
 
 def _ledger(value: object) -> LedgerOption:
+    if isinstance(value, str):
+        check_not_a_word(value, "True (the default path) or False (no ledger)")
     if isinstance(value, (bool, str, os.PathLike)):
         return value
     raise TypeError(f"got {_repr.repr(value)}, expected the ledger's path, True (the default path) or False (none)")
@@ -201,8 +203,20 @@ class Options:
     )
     """The only baggage keys read as attribution (attribute names, or keywords: ``user_id`` is ``user.id``); other
     entries are ignored and counted. Env: ``COSTSPAN_BAGGAGE_KEYS=user.id,tenant``."""
+    tokenizer_download: bool = option(False, _flag, _parse_flag, default_text="false")
+    """Let tiktoken download its encoding (from OpenAI's public blob store) when it is not on this machine yet; by
+    default costspan uses it only when already cached (``TIKTOKEN_CACHE_DIR``) and otherwise estimates tokens from
+    characters, so that instrumenting opens no connection. Env: ``COSTSPAN_TOKENIZER_DOWNLOAD=true``."""
+    capture_content: bool | None = option(None, _flag, default_text="off")
+    """Put message content on spans (``gen_ai.input.messages``, ``gen_ai.system_instructions``,
+    ``gen_ai.output.messages``; see :mod:`costspan._content`). None (the default) follows
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, which is off unless set."""
     ledger: LedgerOption = option(
-        None, _ledger, parse_env, default_text="a ledger only where costspan sets up the providers"
+        None,
+        _ledger,
+        parse_env,
+        default_text="a ledger only where costspan sets up the providers",
+        env_level=logging.ERROR,
     )
     """The SQLite usage ledger's path, ``True`` for the default path, ``False`` for none; None (the default) writes
     it at the default path only when costspan sets up the OpenTelemetry providers itself (see

@@ -1,5 +1,7 @@
 """``costspan demo``: real SDK calls against costspan's local provider server, reported from the spans, then
-``costspan report`` over the ledger the same calls were written to (a temporary one).
+``costspan report`` over the ledger the same calls were written to. That ledger is the demo's own, kept in the
+user's state directory (each run starts it anew) so that the ``costspan report --ledger ...`` the demo ends with
+shows the same calls; it is never the application's ledger.
 
 Each entry of :data:`STEPS` makes its calls with one client of the server; a new kind of call is one more step.
 """
@@ -7,7 +9,7 @@ Each entry of :data:`STEPS` makes its calls with one client of the server; a new
 from __future__ import annotations
 
 import logging
-import tempfile
+import shlex
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -25,9 +27,24 @@ from .ledger._render import render_plain
 from .ledger._report import period_of, summarize
 from .testing import ProviderServer, Reply
 
-__all__ = ["STEPS", "run_demo"]
+__all__ = ["STEPS", "demo_ledger_path", "run_demo"]
 
 _USER = {"role": "user", "content": "Summarise the quarterly report in three bullet points."}
+
+
+def demo_ledger_path() -> Path:
+    """The demo's ledger: ``demo-ledger.db`` in costspan's per-user state directory (platformdirs)."""
+    from platformdirs import user_state_path
+
+    return user_state_path("costspan", appauthor=False) / "demo-ledger.db"
+
+
+def _fresh_ledger() -> Path:
+    path = demo_ledger_path()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for stale in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+        stale.unlink(missing_ok=True)
+    return path
 
 
 def run_demo(echo: Callable[[str], Any]) -> None:
@@ -38,25 +55,24 @@ def run_demo(echo: Callable[[str], Any]) -> None:
     logger = logging.getLogger("costspan")
     level = logger.level
     logger.setLevel(logging.ERROR)
-    with tempfile.TemporaryDirectory(prefix="costspan-demo-") as directory:
-        ledger = Path(directory) / "ledger.db"
-        first_day = date.today()
-        instrumentor = CostspanInstrumentor()
-        instrumentor.instrument(
-            tracer_provider=tracer_provider, meter_provider=MeterProvider(), ledger=ledger, budgets=[INTERNS]
-        )
-        _refusals.clear()
-        try:
-            with ProviderServer() as server:
-                echo(f"costspan demo: real SDK calls against a local server at {server.url} (no API key)\n")
-                for step in STEPS:
-                    step(server)
-        finally:
-            instrumentor.uninstrument()  # also writes the ledger's last rows and closes it
-            logger.setLevel(level)
-        _print_spans(echo, exporter.get_finished_spans())
-        _print_budget(echo)
-        _print_report(echo, ledger, first_day)
+    ledger = _fresh_ledger()
+    first_day = date.today()
+    instrumentor = CostspanInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=tracer_provider, meter_provider=MeterProvider(), ledger=ledger, budgets=[INTERNS]
+    )
+    _refusals.clear()
+    try:
+        with ProviderServer() as server:
+            echo(f"costspan demo: real SDK calls against a local server at {server.url} (no API key)\n")
+            for step in STEPS:
+                step(server)
+    finally:
+        instrumentor.uninstrument()  # also writes the ledger's last rows and closes it
+        logger.setLevel(level)
+    _print_spans(echo, exporter.get_finished_spans())
+    _print_budget(echo)
+    _print_report(echo, ledger, first_day)
 
 
 def _print_budget(echo: Callable[[str], Any]) -> None:
@@ -71,6 +87,10 @@ def _print_report(echo: Callable[[str], Any], ledger: Path, first_day: date) -> 
     period = period_of(since=first_day.isoformat(), until=date.today().isoformat())
     echo("\nThe same calls, as `costspan report` prints them from the ledger they were written to:\n")
     echo(render_plain(summarize(ledger, "model", period)).rstrip("\n"))
+    echo(
+        f"\nThe demo's ledger stays at {ledger} (the next demo starts it anew). Next:\n"
+        f"  costspan report --ledger {shlex.quote(str(ledger))} --by user"
+    )
 
 
 def _openai_step(server: ProviderServer) -> None:
@@ -91,6 +111,40 @@ def _anthropic_step(server: ProviderServer) -> None:
         attribution(user_id="u-claude"),
     ):
         _anthropic_calls(claude, server)
+
+
+def _gemini_step(server: ProviderServer) -> None:
+    from google import genai
+    from google.genai import types
+
+    client = genai.Client(api_key="demo-key", http_options=types.HttpOptions(base_url=server.url))
+    with attribution(user_id="u-gemini"):
+        thinking = {"promptTokenCount": 3000, "cachedContentTokenCount": 2048, "candidatesTokenCount": 400,
+                    "thoughtsTokenCount": 1200, "totalTokenCount": 4600}  # fmt: skip
+        server.push(Reply(usage=thinking, chunks=20))
+        for _ in client.models.generate_content_stream(model="gemini-2.5-flash", contents=_USER["content"]):
+            pass
+
+
+def _bedrock_step(server: ProviderServer) -> None:
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=server.url,
+        aws_access_key_id="AKIADEMO",
+        aws_secret_access_key="demo-secret",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    with attribution(user_id="u-bedrock"):
+        server.push(Reply(usage={"inputTokens": 1400, "outputTokens": 300, "totalTokens": 1700}))
+        client.converse(
+            modelId="us.anthropic.claude-haiku-4-5-20251001-v1:0",
+            messages=[{"role": "user", "content": [{"text": _USER["content"]}]}],
+            inferenceConfig={"maxTokens": 512},
+        )
 
 
 INTERNS = Budget(0.005, window="day", scope="team", name="interns-daily")
@@ -118,7 +172,13 @@ def _budget_calls(client: Any, server: ProviderServer) -> None:
 
 _refusals: list[str] = []
 
-STEPS: list[Callable[[ProviderServer], None]] = [_openai_step, _anthropic_step, _budget_step]
+STEPS: list[Callable[[ProviderServer], None]] = [
+    _openai_step,
+    _anthropic_step,
+    _gemini_step,
+    _bedrock_step,
+    _budget_step,
+]
 """The demo's calls, in order: each step makes its calls against the local server."""
 
 
@@ -181,6 +241,18 @@ def _anthropic_calls(client: Any, server: ProviderServer) -> None:
     client.messages.create(model="claude-haiku-4-5", max_tokens=1024, messages=[_USER])
 
 
+def _cost_makeup(attributes: Any) -> list[str]:
+    """What the cost holds beyond tokens at the standard rates: per-request fees, a service tier's prices."""
+    notes = []
+    tier = attributes.get("openai.response.service_tier") or attributes.get("anthropic.response.service_tier")
+    if tier not in (None, "default", "standard", "auto"):
+        notes.append(f"{tier} tier prices")
+    other = attributes.get("costspan.cost.other")
+    if isinstance(other, float) and other > 0:
+        notes.append(f"incl. ${other:.6f} web search and other request fees")
+    return notes
+
+
 def _print_spans(echo: Callable[[str], Any], spans: tuple[ReadableSpan, ...]) -> None:
     total = 0.0
     for span in spans:
@@ -198,6 +270,7 @@ def _print_spans(echo: Callable[[str], Any], spans: tuple[ReadableSpan, ...]) ->
             notes.append("stream stopped early")
         if attributes.get("error.type") == "BudgetExceededError":
             notes.append("refused by a budget: nothing sent")
+        notes.extend(_cost_makeup(attributes))
         if isinstance(amount, float):
             cost = f"${amount:.6f}"
         else:

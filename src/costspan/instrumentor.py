@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Collection
+from dataclasses import replace
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -14,7 +15,9 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.semconv.schemas import Schemas
 from wrapt import wrap_function_wrapper
 
+from ._content import capture_enabled
 from ._guard import Guard
+from ._peers import PeerCheck, checking_first_call
 from ._pipeline import Pipeline
 from ._request import activate, deactivate
 from ._setup import configure_default_providers
@@ -27,19 +30,21 @@ from .ledger import LedgerProcessor
 from .ledger._setup import add_ledger
 from .pricing import Pricing
 from .providers import anthropic as anthropic_provider
+from .providers import bedrock as bedrock_provider
+from .providers import google_genai as google_genai_provider
 from .providers import openai as openai_provider
 from .telemetry import Telemetry
 
 __all__ = ["CostspanInstrumentor"]
 
-_PROVIDERS = (openai_provider, anthropic_provider)
+_PROVIDERS = (openai_provider, anthropic_provider, google_genai_provider, bedrock_provider)
 # BaseInstrumentor.instrument's own keywords, which it takes before _instrument sees the others.
 _BASE_KEYWORDS = ("skip_dep_check", "raise_exception_on_conflict")
 _logger = logging.getLogger("costspan")
 
 
 class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Instruments every installed provider SDK (openai, anthropic).
+    """Instruments every installed provider SDK (openai, anthropic, google-genai, boto3's bedrock-runtime).
 
     ``CostspanInstrumentor().instrument(tracer_provider=..., meter_provider=..., **options)``; the options are
     those of :class:`costspan.config.Options`.
@@ -76,6 +81,7 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _instrument(self, **kwargs: Any) -> None:
         options = Options.load(kwargs)
+        options = replace(options, capture_content=capture_enabled(options.capture_content))
         tracer_provider, meter_provider = kwargs.get("tracer_provider"), kwargs.get("meter_provider")
         # The launcher without a distro (and instrument() in an application that configured nothing) leaves the
         # global providers unset: costspan sets them up, with the ledger as the embedded default.
@@ -109,14 +115,19 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         pipeline = Pipeline(options, pricing, telemetry, guard)
         self._guard = guard
         self._patched = []
+        # Another instrumentation of the same methods, loaded before costspan or after it (then it wraps over
+        # costspan's wrappers, seen at the first call), is named in a warning.
+        peers = PeerCheck(self._patched)
         for provider in _PROVIDERS:
             if _supported(provider.REQUIREMENT):
-                self._patch_provider(provider, pipeline)
-        load_tokenizer_in_background()
+                self._patch_provider(provider, pipeline, peers)
+        peers()
+        load_tokenizer_in_background(options.tokenizer_download)
 
-    def _patch_provider(self, provider: Any, pipeline: Pipeline) -> None:
+    def _patch_provider(self, provider: Any, pipeline: Pipeline, peers: PeerCheck) -> None:
         for endpoint in provider.endpoints():
-            self._patch(endpoint.module, endpoint.name, make_wrapper(endpoint, pipeline), pipeline)
+            wrapper = checking_first_call(make_wrapper(endpoint, pipeline), peers)
+            self._patch(endpoint.module, endpoint.name, wrapper, pipeline)
         for module, name, attribute, is_async in provider.helper_closes():
             self._patch(module, name, make_helper_close(attribute, is_async), pipeline)
         # Optional: patches that are not one traced call each (lazy stream helpers, the SDK's own spans).

@@ -3,7 +3,9 @@
 Prices come from genai-prices. Each (provider, model, service tier) is resolved once into a
 :class:`ResolvedPrice` of plain floats (USD per token, long-context tiers, per-request fees) and cached, so
 pricing a call is a handful of float multiplications: no pydantic, no Decimal. An unknown model is unpriced
-(``None``, never a silent $0), logged once at WARNING on the ``costspan`` logger, and never raises.
+(``None``, never a silent $0), logged once at WARNING on the ``costspan`` logger (the first
+:data:`UNPRICED_LOG_LIMIT` models by name, then a count), and never raises. The cache of resolved prices is
+bounded: a server that names a new model in every response costs memory and log lines only up to those bounds.
 
 Billing rules, as genai-prices applies them:
 
@@ -50,6 +52,8 @@ import json
 import logging
 import math
 import os
+import reprlib
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -79,6 +83,15 @@ _Key = tuple[str, str, str | None]
 _SECTIONS = ("aliases", "models", "discounts")
 _MODEL_KEYS = ("provider", "input", "output", "cache_read", "cache_write", "cache_write_1h", "per_request")
 _PER_MILLION = 1_000_000
+_CACHE_SIZE = 1024
+"""Resolved prices kept (a model, provider and service tier each); past it the oldest is dropped."""
+UNPRICED_LOG_LIMIT = 20
+"""Models without a price logged by name; past them, the count of further lookups is logged (at 1, 10, 100...)."""
+MAX_PRICE_FILE_BYTES = 4 * 1024 * 1024
+"""A price file larger than this is refused unread (the prices of every model genai-prices knows take ~0.5 MiB)."""
+# Values from a price file in error messages: short, and never deeper than a few levels however deep the data.
+_brief = reprlib.Repr()
+_brief.maxstring = _brief.maxother = 80
 # The provider names costspan's own spans carry, for the message about an unknown one.
 _CALL_PROVIDERS = "'openai', 'azure.ai.openai', 'anthropic', 'aws.bedrock' or 'gcp.vertex_ai'"
 
@@ -231,6 +244,8 @@ class Pricing:
         self._configured: set[str] = set()
         self._discounts: dict[str, float] = {}
         self._warned: set[tuple[str, str]] = set()
+        self._unlogged = 0
+        self._next_count_log = 1
         if prices is not None:
             self._configure(prices if isinstance(prices, PriceConfig) else read_prices(prices))
         for name, model in (aliases or {}).items():
@@ -297,7 +312,11 @@ class Pricing:
     def _refresh(self, key: _Key) -> ResolvedPrice | None:
         with self._lock:
             price = self._resolve_logged(*key)
-            self._cache[key] = price
+            cache = self._cache
+            if len(cache) >= _CACHE_SIZE and key not in cache:
+                # Model names come from servers too: the oldest entry goes, and is resolved again if it returns.
+                del cache[next(iter(cache))]
+            cache[key] = price
         return price
 
     def _resolve_logged(self, provider: str, model: str, service_tier: str | None) -> ResolvedPrice | None:
@@ -330,9 +349,23 @@ class Pricing:
         return 1.0
 
     def _warn_once(self, provider: str, model: str, message: str, *args: object, exc_info: bool = False) -> None:
-        if (provider, model) not in self._warned:
+        """One line per model without a price, for the first :data:`UNPRICED_LOG_LIMIT` of them; then a line
+        with the count of lookups that found none, at each power of ten."""
+        if (provider, model) in self._warned:
+            return
+        if len(self._warned) < UNPRICED_LOG_LIMIT:
             self._warned.add((provider, model))
             _logger.warning(message, *args, exc_info=exc_info)
+            return
+        self._unlogged += 1
+        if self._unlogged >= self._next_count_log:
+            self._next_count_log *= 10
+            _logger.warning(
+                "costspan: %d more lookups found no price for a model (past the first %d models, not named one by "
+                "one); their calls are reported unpriced",
+                self._unlogged,
+                UNPRICED_LOG_LIMIT,
+            )
 
     def _configure(self, config: PriceConfig) -> None:
         for name, model in config.aliases.items():
@@ -363,8 +396,8 @@ def read_prices(prices: PriceSource) -> PriceConfig:
         return _checked_config(prices)
     if not isinstance(prices, (str, os.PathLike)):
         raise TypeError(
-            f"got {prices!r}, expected the path of a JSON or TOML price file, or a mapping with the sections "
-            f"{', '.join(_SECTIONS)}"
+            f"got {_brief.repr(prices)}, expected the path of a JSON or TOML price file, or a mapping with the "
+            f"sections {', '.join(_SECTIONS)}"
         )
     path = Path(prices).absolute()
     try:
@@ -374,16 +407,35 @@ def read_prices(prices: PriceSource) -> PriceConfig:
 
 
 def _parse(path: Path) -> object:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"cannot be read: {exc.strerror or exc}") from None
+    data = _read_capped(path)
     is_json = path.suffix.lower() == ".json"
     load = json.loads if is_json else _toml_loads()
     try:
         return load(data.decode("utf-8"))
     except ValueError as exc:  # JSONDecodeError and TOMLDecodeError say the line, UnicodeDecodeError the byte
         raise ValueError(f"not valid {'JSON' if is_json else 'TOML'}: {exc}") from None
+    except RecursionError:  # both parsers recurse per level of nesting; no price file needs more than three
+        raise ValueError("nested too deeply (a price file needs three levels: section, model, field)") from None
+
+
+def _read_capped(path: Path) -> bytes:
+    """The file's bytes, if it is a regular file of at most :data:`MAX_PRICE_FILE_BYTES`. Opened without blocking
+    and checked on the open file, so that a FIFO or a device (which could block startup forever, or never end)
+    is refused, whatever replaced the path meanwhile."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise ValueError(f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        with os.fdopen(fd, "rb", buffering=0, closefd=False) as file:
+            data = file.read(MAX_PRICE_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_PRICE_FILE_BYTES:
+        raise ValueError(f"larger than {MAX_PRICE_FILE_BYTES // 1024 // 1024} MiB: not a price file")
+    return data
 
 
 def _toml_loads() -> Callable[[str], object]:
@@ -394,12 +446,14 @@ def _toml_loads() -> Callable[[str], object]:
 
 def _checked_config(config: object) -> PriceConfig:
     if not isinstance(config, Mapping):
-        raise ValueError(f"expected a table with the sections {', '.join(_SECTIONS)}, got {config!r}")
+        raise ValueError(f"expected a table with the sections {', '.join(_SECTIONS)}, got {_brief.repr(config)}")
     _check_known(config, _SECTIONS, "section")
     aliases = {name: _alias_target(name, model) for name, model in _section(config, "aliases").items()}
     overrides = dict(_override(name, **_model_entry(name, entry)) for name, entry in _section(config, "models").items())
     discounts = {
-        canonical_provider(name): _number(multiplier, f"discount {name!r} = {multiplier!r}", "a multiplier such as 0.9")
+        canonical_provider(name): _number(
+            multiplier, f"discount {name!r} = {_brief.repr(multiplier)}", "a multiplier such as 0.9"
+        )
         for name, multiplier in _section(config, "discounts").items()
     }
     return PriceConfig(aliases, overrides, discounts)
@@ -415,19 +469,19 @@ def _check_known(names: Iterable[object], known: Sequence[str], kind: str, where
 def _section(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     section = config.get(name, {})
     if not isinstance(section, Mapping):
-        raise ValueError(f"section {name!r} must be a table, got {section!r}")
+        raise ValueError(f"section {name!r} must be a table, got {_brief.repr(section)}")
     return section
 
 
 def _alias_target(name: str, model: object) -> str:
     if not isinstance(model, str) or not model:
-        raise ValueError(f"alias {name!r} = {model!r}: expected the name of the model it is priced as")
+        raise ValueError(f"alias {name!r} = {_brief.repr(model)}: expected the name of the model it is priced as")
     return model
 
 
 def _model_entry(name: str, entry: object) -> dict[str, Any]:
     if not isinstance(entry, Mapping):
-        raise ValueError(f"model {name!r}: expected a table with input and output prices, got {entry!r}")
+        raise ValueError(f"model {name!r}: expected a table with input and output prices, got {_brief.repr(entry)}")
     _check_known(entry, _MODEL_KEYS, "field", f"model {name!r}: ")
     if missing := [key for key in ("input", "output") if key not in entry]:
         raise ValueError(f"model {name!r}: missing {' and '.join(missing)}: input and output prices are required")
@@ -464,7 +518,7 @@ def _override(
 
 
 def _price(model: str, field: str, value: object, unit: str) -> float:
-    return _number(value, f"model {model!r}: {field} = {value!r}", f"a number of {unit}")
+    return _number(value, f"model {model!r}: {field} = {_brief.repr(value)}", f"a number of {unit}")
 
 
 def _provider(model: str, provider: object) -> str:
@@ -472,7 +526,7 @@ def _provider(model: str, provider: object) -> str:
     if not isinstance(provider, str) or provider not in known:
         hint = did_you_mean(provider, known) if isinstance(provider, str) else ""
         raise ValueError(
-            f"model {model!r}: unknown provider {provider!r}{hint}: expected a gen_ai.provider.name such as "
+            f"model {model!r}: unknown provider {_brief.repr(provider)}{hint}: expected a gen_ai.provider.name such as "
             f"{_CALL_PROVIDERS}, or a genai-prices provider id"
         )
     return canonical_provider(provider)

@@ -211,6 +211,8 @@ def _span_attributes(
     if usage is not None:
         _usage_attributes(out, usage)
         _cost_attributes(out, cost)
+    if call.content is not None:  # only with content capture on; spans only, never metrics
+        out.update(call.content.attributes(call.finish_reasons))
     return out
 
 

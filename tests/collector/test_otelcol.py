@@ -6,6 +6,7 @@ The collector merges its --config files: maps merge key by key, a later file's l
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -221,7 +222,7 @@ def test_the_condition_keeps_expensive_calls_only(spans: dict[str, Span]) -> Non
 )
 def test_the_threshold_comes_from_the_environment(threshold: str, cost: float, kept: bool) -> None:
     """A whole-number threshold is an int literal in OTTL; OTTL compares it with the double cost numerically."""
-    keep = keep_condition({"COSTSPAN_KEEP_COST_USD": threshold})
+    keep = keep_condition({"OTELCOL_KEEP_COST_USD": threshold})
     assert keep(Span({"gen_ai.usage.cost.amount": cost})) is kept
 
 
@@ -238,3 +239,36 @@ def test_the_evaluator_reads_only_what_it_knows() -> None:
     assert compile_condition('status.code == STATUS_CODE_ERROR or not (attributes["x"] == nil)')(
         Span({"x": 1}, status_code=0)
     )
+
+
+def _collector_variables() -> dict[str, str | None]:
+    """Every variable the collector files read (comments aside), with its default (None: none)."""
+    found: dict[str, str | None] = {}
+    for path in [BASE, *BACKENDS.values()]:
+        text = json.dumps(load_yaml(path))
+        for name, default in re.findall(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}", text):
+            found[name] = default or found.get(name)
+    return found
+
+
+def test_the_collectors_variables_are_not_costspans(caplog: pytest.LogCaptureFixture) -> None:
+    """An application sharing the collector's environment (one compose file, one .env) reads its own variables
+    only: none of the collector's is a COSTSPAN_* one that costspan would call unknown, and each is documented."""
+    from costspan.config import Options
+
+    variables = _collector_variables()
+    assert {"OTELCOL_STORAGE_DIR", "OTELCOL_KEEP_COST_USD", "OTELCOL_TRACE_SAMPLE_PERCENT"} <= variables.keys()
+    Options.load({}, environ=dict.fromkeys(variables, "1"))
+    assert not [r for r in caplog.records if r.name == "costspan"], caplog.text
+    backends_doc = (CONFIG.parent / "docs" / "backends.md").read_text()
+    assert [name for name in variables if f"`{name}`" not in backends_doc] == []
+
+
+def test_the_queue_directory_defaults_to_one_a_user_can_write(tmp_path: Any) -> None:
+    """Run by hand, the collector creates its queue directory relative to where it starts, not under /var/lib;
+    the compose stack points it at its volume."""
+    directory = load_yaml(BASE)["extensions"]["file_storage/queues"]["directory"]
+    assert not expand_env(directory, {}).startswith("/")
+    compose = load_yaml(CONFIG / "compose.yaml")["services"]["otel-collector"]
+    volume = next(v.split(":")[1] for v in compose["volumes"] if v.startswith("otelcol-queues:"))
+    assert expand_env(directory, compose["environment"]) == volume

@@ -113,3 +113,34 @@ def test_an_unusable_price_file_is_one_error(caplog: pytest.LogCaptureFixture, t
         )
     ]
     assert options.prices is None
+
+
+@pytest.mark.parametrize("value", ["off", "OFF", "none", "false", "0", "no"])
+def test_the_ledgers_off_switch_in_its_spellings(caplog: pytest.LogCaptureFixture, value: str) -> None:
+    assert Options.load({}, {"COSTSPAN_LEDGER": value}).ledger is False
+    assert _records(caplog) == []
+
+
+@pytest.mark.parametrize("value", ["of", "disable", "disabled", "ledger"])
+def test_a_misspelt_ledger_switch_is_an_error_naming_the_valid_values(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """A bare word is no file path anyone means: it is a switch spelt wrong, never a file of that name."""
+    monkeypatch.chdir(tmp_path)
+    options = Options.load({}, {"COSTSPAN_LEDGER": value})
+
+    ((level, message),) = _records(caplog)
+    assert level == logging.ERROR
+    assert message.startswith(f"costspan: COSTSPAN_LEDGER: got {value!r}, which is neither a switch nor a file path")
+    assert "0, false, no, none, off (no ledger)" in message
+    assert f"such as ./{value}.db" in message
+    assert options.ledger is None
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", ["of", "off", "none", "false", "0", "disable"])
+def test_a_switch_word_given_as_ledger_in_code_is_an_error_naming_the_python_values(value: str) -> None:
+    with pytest.raises(ValueError, match=r"expected True \(the default path\) or False \(no ledger\)") as raised:
+        Options.load({"ledger": value}, {})
+    assert str(raised.value).startswith(f"costspan: option ledger: got {value!r}")
+    assert "COSTSPAN_" not in str(raised.value) and "--" not in str(raised.value)

@@ -33,6 +33,10 @@ PRICE_FILES = {
         '[models."gpt-4.1-mini"]\ninput = 0.1\noutput = "free"\n',
         "model 'gpt-4.1-mini': output = 'free': expected a number of USD per million tokens, finite and not negative",
     ),
+    "deeply nested": (
+        "[discounts]\nopenai = " + "[" * 100_000 + "]" * 100_000,
+        "nested too deeply (a price file needs three levels: section, model, field)",
+    ),
     "unknown provider": (
         '[models."gpt-4.1-mini"]\nprovider = "open-ai"\ninput = 0.1\noutput = 0.2\n',
         "model 'gpt-4.1-mini': unknown provider 'open-ai' (did you mean 'openai'?): expected a gen_ai.provider.name "

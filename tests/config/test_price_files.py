@@ -3,13 +3,15 @@ parser gives one, the section, the model and the field."""
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import costspan
-from costspan.pricing import Pricing
+from costspan.pricing import MAX_PRICE_FILE_BYTES, Pricing
 from costspan.usage import Usage
 
 GOOD_ENTRY = "input = 3.0\noutput = 12.0\n"
@@ -85,6 +87,30 @@ GOOD_ENTRY = "input = 3.0\noutput = 12.0\n"
         ),
         pytest.param(
             "prices.json",
+            '{"models": ' + "[" * 100_000 + "]" * 100_000 + "}",
+            "nested too deeply (a price file needs three levels: section, model, field)",
+            id="deeply nested JSON",
+        ),
+        pytest.param(
+            "prices.toml",
+            "[discounts]\nopenai = " + "[" * 100_000 + "]" * 100_000,
+            "nested too deeply (a price file needs three levels: section, model, field)",
+            id="deeply nested TOML",
+        ),
+        pytest.param(
+            "prices.json",
+            '{"models": {"my-finetune": ' + "[" * 500 + "]" * 500 + "}}",
+            "model 'my-finetune': expected a table with input and output prices, got [[[[[[[...]]]]]]]",
+            id="nested value",
+        ),
+        pytest.param(
+            "prices.toml",
+            "#" * (MAX_PRICE_FILE_BYTES + 1),
+            "larger than 4 MiB: not a price file",
+            id="too large",
+        ),
+        pytest.param(
+            "prices.json",
             '["gpt-4.1"]',
             "expected a table with the sections aliases, models, discounts, got ['gpt-4.1']",
             id="not a table",
@@ -103,6 +129,31 @@ def test_a_bad_price_file_fails_at_instrument(
 
     assert str(raised.value) == f"costspan: option prices: price file '{path}': {message}"
     assert not costspan.CostspanInstrumentor().is_instrumented_by_opentelemetry
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_price_path_that_is_not_a_regular_file_fails_at_once(
+    instrument: Callable[..., None], tmp_path: Path, kind: str
+) -> None:
+    """Defect 3 of issue 18: a FIFO at the prices path hung startup (waiting for a writer that never comes)."""
+    path = tmp_path / "prices.toml"
+    os.mkfifo(path) if kind == "fifo" else path.mkdir()
+    raised: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            instrument(prices=str(path))
+        except BaseException as error:
+            raised.append(error)
+
+    starter = threading.Thread(target=start, daemon=True)
+    starter.start()
+    starter.join(30)
+    if starter.is_alive() and kind == "fifo":
+        with path.open("w"):  # a writer, so that the stuck open returns
+            pass
+    assert not starter.is_alive(), "instrument() hung on the prices path"
+    assert [str(error) for error in raised] == [f"costspan: option prices: price file '{path}': not a regular file"]
 
 
 def test_a_relative_path_is_named_in_full(

@@ -17,9 +17,18 @@ import pytest
 
 import costspan
 from costspan.providers import anthropic as anthropic_provider
+from costspan.providers import bedrock as bedrock_provider
+from costspan.providers import google_genai as google_genai_provider
 from costspan.providers import openai as openai_provider
 
-PROVIDERS = {"openai": openai_provider, "anthropic": anthropic_provider}
+# Distribution -> its adapter; EXTRAS: distribution -> the pyproject extra that installs it.
+PROVIDERS = {
+    "openai": openai_provider,
+    "anthropic": anthropic_provider,
+    "google-genai": google_genai_provider,
+    "botocore": bedrock_provider,
+}
+EXTRAS = {"openai": "openai", "anthropic": "anthropic", "google-genai": "google", "botocore": "bedrock"}
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 # Run in a fresh interpreter: instruments, then reports for each SDK how many of costspan's patch points hold a
@@ -31,7 +40,7 @@ _PROBE = textwrap.dedent(
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.trace import TracerProvider
     import costspan
-    from costspan.providers import anthropic, openai
+    from costspan.providers import anthropic, bedrock, google_genai, openai
 
     logging.basicConfig(stream=sys.stderr, level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
     costspan.CostspanInstrumentor().instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider())
@@ -49,7 +58,8 @@ _PROBE = textwrap.dedent(
             count += isinstance(vars(owner)[attribute], wrapt.FunctionWrapper)
         return [count, len(places)]
 
-    print(json.dumps({"openai": patched(openai), "anthropic": patched(anthropic)}))
+    adapters = {"openai": openai, "anthropic": anthropic, "google-genai": google_genai, "botocore": bedrock}
+    print(json.dumps({name: patched(adapter) for name, adapter in adapters.items()}))
     """
 )
 
@@ -57,7 +67,7 @@ _PROBE = textwrap.dedent(
 def _fake_distribution(directory: Path, name: str, version: str) -> None:
     """Installed-package metadata claiming another version of ``name``; found first on PYTHONPATH, it is what
     ``importlib.metadata.version(name)`` answers, while the real package still imports."""
-    info = directory / f"{name}-{version}.dist-info"
+    info = directory / f"{name.replace('-', '_')}-{version}.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
 
@@ -70,13 +80,16 @@ def _probe(pythonpath: Path | None = None) -> tuple[dict[str, list[int]], list[s
     return json.loads(result.stdout), logged
 
 
-@pytest.mark.parametrize(("sdk", "old"), [("openai", "1.109.1"), ("anthropic", "0.125.0")])
+@pytest.mark.parametrize(
+    ("sdk", "old"),
+    [("openai", "1.109.1"), ("anthropic", "0.125.0"), ("google-genai", "1.20.0"), ("botocore", "1.34.0")],
+)
 def test_unsupported_sdk_version_is_left_unpatched_with_one_warning(tmp_path: Path, sdk: str, old: str) -> None:
     _fake_distribution(tmp_path, sdk, old)
     patched, logged = _probe(tmp_path)
-    (other,) = set(PROVIDERS) - {sdk}
     assert patched[sdk][0] == 0, f"{sdk} {old} was patched"
-    assert patched[other][0] == patched[other][1], f"{other} lost patches: {patched[other]}"
+    for other in set(PROVIDERS) - {sdk}:
+        assert patched[other][0] == patched[other][1], f"{other} lost patches: {patched[other]}"
     assert logged == [
         f"WARNING costspan: costspan: {sdk} {old} is installed, but costspan supports "
         f"{PROVIDERS[sdk].REQUIREMENT} only: {sdk} is left uninstrumented"
@@ -93,7 +106,7 @@ def test_supported_versions_are_patched_silently() -> None:
 def test_pyproject_extras_name_the_supported_versions(provider: ModuleType) -> None:
     extras = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
     name = provider.REQUIREMENT.split(">")[0]
-    assert extras[name] == [provider.REQUIREMENT]
+    assert provider.REQUIREMENT in extras[EXTRAS[name]]
 
 
 def test_instrumentation_dependencies_are_the_supported_versions() -> None:

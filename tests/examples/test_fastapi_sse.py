@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,6 +26,7 @@ from costspan.testing import ProviderServer, Reply
 from examples.fastapi_sse.__main__ import main
 from examples.fastapi_sse.app import BUDGET_NAME, create_app
 from examples.fastapi_sse.demo import run_demo
+from examples.fastapi_sse.receipts import COST_DECIMALS
 from examples.fastapi_sse.serving import serving
 from examples.fastapi_sse.settings import Settings
 from ledger_support import rows
@@ -177,7 +179,8 @@ def _call_span(otel: Otel) -> ReadableSpan:
 
 def _assert_receipt_is_the_spans(usage: dict[str, Any], span: ReadableSpan) -> None:
     attributes = span.attributes or {}
-    assert usage["cost_usd"] == attributes["gen_ai.usage.cost.amount"]  # the same float: one settlement
+    # The span's amount, rounded to the price data's precision: one settlement, with no float noise in the event.
+    assert usage["cost_usd"] == round(attributes["gen_ai.usage.cost.amount"], COST_DECIMALS)
     assert usage["input_tokens"] == attributes["gen_ai.usage.input_tokens"]
     assert usage["output_tokens"] == attributes["gen_ai.usage.output_tokens"]
     assert usage["completed"] is attributes["costspan.stream.completed"]
@@ -225,7 +228,13 @@ def test_events_arrive_in_order_as_the_provider_streams(
     assert request.attributes["costspan.request.cost"] == usage["cost_usd"]
     assert round(service.budget.spent("ada") * NANOS) == round(usage["cost_usd"] * NANOS)
     [row] = service.ledger_rows()
-    assert (row["cost_usd"], row["input_tokens"], row["output_tokens"]) == (usage["cost_usd"], 30, 24)
+    assert (round(row["cost_usd"], COST_DECIMALS), row["input_tokens"], row["output_tokens"]) == (
+        usage["cost_usd"],
+        30,
+        24,
+    )
+    cost_text = re.search(r'"cost_usd": ([^,]+),', usage_event.data).group(1)
+    assert len(cost_text.partition(".")[2]) <= COST_DECIMALS, cost_text  # never float noise: 0.00045000000000000004
     assert (row["user_id"], row["stream_completed"], row["estimated"]) == ("ada", 1, 0)
     otel.lifecycle.assert_each_ended_once()
 
@@ -267,9 +276,13 @@ async def test_concurrent_streams_of_many_users_are_each_counted_once(
     for call in calls:
         assert call.parent is not None
         assert call.attributes["user.id"] == requests[call.parent.span_id].attributes["user.id"]
-    by_span = Counter((call.attributes["user.id"], call.attributes["gen_ai.usage.cost.amount"]) for call in calls)
+    by_span = Counter(
+        (call.attributes["user.id"], round(call.attributes["gen_ai.usage.cost.amount"], COST_DECIMALS))
+        for call in calls
+    )
     assert by_span == Counter((user, usage["cost_usd"]) for user, usage in results)
-    assert Counter((row["user_id"], row["cost_usd"]) for row in service.ledger_rows()) == by_span
+    rows = service.ledger_rows()
+    assert Counter((row["user_id"], round(row["cost_usd"], COST_DECIMALS)) for row in rows) == by_span
 
 
 @pytest.mark.parametrize("service", ["2.3", "2.4"], ids=["asgi-2.3", "asgi-2.4"], indirect=True)
@@ -393,7 +406,7 @@ async def test_user_crossing_the_limit_mid_stream_gets_budget_exceeded(
     assert spent <= DAILY_BUDGET_USD
     otel.lifecycle.assert_each_ended_once()
     [row] = service.ledger_rows()
-    assert (row["cost_usd"], row["error_type"]) == (usage["cost_usd"], "BudgetExceededError")
+    assert (round(row["cost_usd"], COST_DECIMALS), row["error_type"]) == (usage["cost_usd"], "BudgetExceededError")
 
 
 INVALID = {

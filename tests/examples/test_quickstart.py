@@ -3,7 +3,10 @@ APIs, a plain call and an inline stream per provider, and each call's cost as it
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +49,32 @@ def test_quickstart_prints_what_each_call_cost(run_example: Any, tmp_path: Path)
         )
         assert row["cost_usd"] == span["gen_ai.usage.cost.amount"] > 0
         assert cost == f"{row['cost_usd']:.6f}"
-    assert "These calls went to a temporary ledger" not in result.stdout  # it went to COSTSPAN_LEDGER's
+    assert "These calls went to the quickstart's own ledger" not in result.stdout  # it went to COSTSPAN_LEDGER's
 
 
-def test_quickstart_leaves_no_ledger_behind(run_example: Any, tmp_path: Path) -> None:
-    """Without COSTSPAN_LEDGER, the local server's calls go to a temporary ledger, never the user's default one."""
+def test_quickstart_never_writes_the_users_ledger_and_its_report_command_works(
+    run_example: Any, tmp_path: Path
+) -> None:
+    """Without COSTSPAN_LEDGER, the local server's calls go to the quickstart's own ledger, never the user's
+    default one, and the report command it suggests reads them."""
     result = run_example("quickstart.py", OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none")
 
     assert result.stderr == ""
     assert len(COST_LINE.findall(result.stdout)) == 4
-    assert "(These calls went to a temporary ledger, now deleted: your own holds only real calls.)" in result.stdout
+    assert "These calls went to the quickstart's own ledger" in result.stdout
     assert not (tmp_path / "data").exists()
+    command = re.search(r"^`(costspan report --ledger [^`]+)` prints today's spend", result.stdout, re.M).group(1)
+    cli = Path(sys.executable).parent
+    shown = subprocess.run(
+        ["sh", "-c", command],
+        env={**os.environ, "PATH": f"{cli}{os.pathsep}{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    models = {line.split(": ")[0]: line.split(": ")[1] for line in shown.stdout.splitlines()[2:-1]}
+    assert {model: counted.split(",")[0] for model, counted in models.items()} == {
+        "claude-haiku-4-5": "2 requests",
+        "gpt-4.1-mini": "2 requests",
+    }

@@ -11,7 +11,15 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["ENV", "LedgerOption", "create_owner_only", "default_ledger_path", "ledger_path", "parse_env"]
+__all__ = [
+    "ENV",
+    "LedgerOption",
+    "check_not_a_word",
+    "create_owner_only",
+    "default_ledger_path",
+    "ledger_path",
+    "parse_env",
+]
 
 ENV = "COSTSPAN_LEDGER"
 
@@ -31,7 +39,9 @@ def default_ledger_path() -> Path:
 
 
 def parse_env(value: str | None) -> LedgerOption:
-    """``COSTSPAN_LEDGER``: unset -> None, ``off`` (``false``, ``0``, ``no``) -> False, ``on`` -> True, else a path."""
+    """``COSTSPAN_LEDGER``: unset -> None, ``off`` (``false``, ``0``, ``no``, ``none``) -> False, ``on`` -> True,
+    else a path. Raises ValueError for a bare word that is neither (``of``, ``disable``): a misspelt switch, which
+    would otherwise create a file of that name."""
     if value is None or not value.strip():
         return None
     word = value.strip().lower()
@@ -39,7 +49,18 @@ def parse_env(value: str | None) -> LedgerOption:
         return False
     if word in _ON:
         return True
+    check_not_a_word(value, f"{', '.join(sorted(_OFF))} (no ledger), {', '.join(sorted(_ON))} (the default path)")
     return Path(value).expanduser()
+
+
+def check_not_a_word(value: str, switches: str) -> None:
+    """Raise ValueError when ``value`` is a bare word (no directory, no extension) rather than a file path."""
+    path = Path(value.strip())
+    if len(path.parts) == 1 and not path.suffix:
+        raise ValueError(
+            f"got {value!r}, which is neither a switch nor a file path: expected {switches}, or the ledger file's "
+            f"path, such as ./{path.name}.db"
+        )
 
 
 def ledger_path(option: LedgerOption, environ: Mapping[str, str] = os.environ) -> Path | None:

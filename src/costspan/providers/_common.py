@@ -1,4 +1,4 @@
-"""Request- and usage-reading helpers shared by the Stainless-generated SDKs (openai, anthropic).
+"""Request- and usage-reading helpers shared by the provider adapters.
 
 The SDKs parse a response without validating it: a usage field keeps whatever the server sent (null, a string,
 -5, 10.5, 10**30, an object where a number belongs). Usage is therefore read field by field through
@@ -7,10 +7,12 @@ The SDKs parse a response without validating it: a usage field keeps whatever th
 
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv.attributes import server_attributes
@@ -27,6 +29,7 @@ __all__ = [
     "malformed",
     "request_attributes",
     "server_of",
+    "server_of_url",
 ]
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
@@ -59,10 +62,17 @@ def server_of(client: Any) -> tuple[str, int | None]:
         return server
 
 
+@functools.lru_cache(maxsize=64)
+def server_of_url(url: str) -> tuple[str, int | None]:
+    """The host and port of an endpoint URL given as a string (google-genai's base URL, botocore's endpoint)."""
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def request_attributes(
-    operation: str, provider: str, model: str, client: Any, kwargs: Mapping[str, Any]
+    operation: str, provider: str, model: str, server: tuple[str, int | None], kwargs: Mapping[str, Any]
 ) -> dict[str, Any]:
-    host, port = server_of(client)
+    host, port = server
     out: dict[str, Any] = {
         gen_ai.GEN_AI_OPERATION_NAME: operation,
         gen_ai.GEN_AI_PROVIDER_NAME: provider,

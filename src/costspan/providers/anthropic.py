@@ -35,11 +35,12 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 
+from .. import _content as content
 from .._call import Call, in_call
 from .._endpoint import Endpoint
 from .._pipeline import Pipeline
 from .._wrap import Wrapper, make_wrapper
-from ._common import count_of, detail_count, is_raw, is_record, request_attributes
+from ._common import count_of, detail_count, is_raw, is_record, request_attributes, server_of
 
 __all__ = ["REQUIREMENT", "endpoints", "helper_closes", "wrappers"]
 
@@ -86,7 +87,7 @@ def _begin(call: Call, instance: Any, kwargs: dict[str, Any]) -> Mapping[str, An
     call.model = model if isinstance(model, str) else ""
     call.raw = is_raw(kwargs)
     call.prompt = (sent.get("system"), sent.get("messages"))
-    attributes = request_attributes(call.operation, call.provider, call.model, client, sent)
+    attributes = request_attributes(call.operation, call.provider, call.model, server_of(client), sent)
     # The SDK's span would have carried the client's conversation id; costspan's replaces it.
     conversation = getattr(getattr(client, "_otel", None), "conversation_id", None)
     if isinstance(conversation, str):
@@ -107,6 +108,49 @@ def _begin_message(call: Call, instance: Any, kwargs: dict[str, Any], stream: bo
     if isinstance(tier, str):
         attributes[REQUEST_SERVICE_TIER] = tier
     attributes[gen_ai.GEN_AI_REQUEST_STREAM] = call.stream
+    if call.options.capture_content:
+        _capture_input(call, sent)
+
+
+def _capture_input(call: Call, sent: Mapping[str, Any]) -> None:
+    """The request's messages and system prompt; a stream's reader then also keeps the output text."""
+    system = sent.get("system")
+    instructions = [content.text_part(system)] if isinstance(system, str) else _parts(system) or None
+    messages = [
+        content.message(content.field(item, "role"), _parts(content.field(item, "content")))
+        for item in content.items(sent.get("messages"))
+    ]
+    call.content = content.Content(messages, instructions)
+    if call.stream:
+        call.read_chunk = _read_event_keeping_text
+
+
+def _parts(blocks: Any) -> list[dict[str, Any]]:
+    """Content blocks (or a string) in the semantic conventions' parts: text, tool calls and tool results; other
+    blocks (images, documents, thinking) by type only."""
+    if isinstance(blocks, str):
+        return [content.text_part(blocks)]
+    parts = []
+    for block in content.items(blocks):
+        kind, text = content.field(block, "type"), content.field(block, "text")
+        if isinstance(text, str):
+            parts.append(content.text_part(text))
+        elif kind in ("tool_use", "server_tool_use"):
+            name, arguments = content.field(block, "name"), content.field(block, "input")
+            parts.append(content.tool_call_part(content.field(block, "id"), name, arguments))
+        elif kind == "tool_result":
+            given = content.field(block, "content")
+            result = given if isinstance(given, str) else _parts(given)
+            parts.append(content.tool_response_part(content.field(block, "tool_use_id"), result))
+        else:
+            parts.append(content.part_of_type(kind))
+    return parts
+
+
+def _read_event_keeping_text(call: Call, event: Any) -> bool:
+    if event.type == "content_block_delta" and event.delta.type == "text_delta":
+        call.content.stream_text(event.delta.text)
+    return _read_event(call, event)
 
 
 def _start_message(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -202,6 +246,9 @@ def _read_message(call: Call, message: Any) -> None:
         _read_output(call, usage)
     if not call.usage_seen:
         call.output_parts += _content_texts(message)
+    if call.content is not None:
+        reason = message.stop_reason if isinstance(message.stop_reason, str) else None
+        call.content.output = [content.message("assistant", _parts(message.content), reason)]
 
 
 def _content_texts(message: Any) -> list[str]:

@@ -12,9 +12,10 @@ from typing import Any
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv._incubating.attributes import openai_attributes
 
+from .. import _content as content
 from .._call import Call
-from .._endpoint import Endpoint
-from ._common import count_of, detail_count, is_raw, is_record, request_attributes
+from .._endpoint import ChunkReader, Endpoint
+from ._common import count_of, detail_count, is_raw, is_record, request_attributes, server_of
 
 __all__ = ["REQUIREMENT", "endpoints", "helper_closes"]
 
@@ -44,7 +45,7 @@ def _start(call: Call, instance: Any, kwargs: dict[str, Any], prompt_key: str, s
     call.stream = kwargs.get("stream") is True
     call.raw = is_raw(kwargs)
     call.prompt = kwargs.get(prompt_key)
-    attributes = request_attributes(call.operation, call.provider, call.model, client, kwargs)
+    attributes = request_attributes(call.operation, call.provider, call.model, server_of(client), kwargs)
     max_tokens = kwargs.get("max_completion_tokens", kwargs.get("max_output_tokens", kwargs.get("max_tokens")))
     if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
         attributes[gen_ai.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
@@ -93,11 +94,21 @@ def _start_chat(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, 
         # Each chunk carries one choice: every choice's finish reason is in its own last chunk.
         call.read_chunk = _read_chat_choices_chunk
         call.state = {}
+    if call.options.capture_content:
+        call.content = content.Content([_chat_message(item) for item in content.items(kwargs.get("messages"))])
+        _capture_stream(call, _chat_chunk_text)
     return sent
 
 
 def _start_completion(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    return _start(call, instance, kwargs, "prompt", stream_options=True)
+    sent = _start(call, instance, kwargs, "prompt", stream_options=True)
+    if call.options.capture_content:
+        prompt = kwargs.get("prompt")
+        prompts = [prompt] if isinstance(prompt, str) else content.items(prompt)
+        parts = [content.text_part(text) for text in prompts if isinstance(text, str)]
+        call.content = content.Content([content.message("user", parts)])
+        _capture_stream(call, _chat_chunk_text)
+    return sent
 
 
 def _start_responses(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +116,115 @@ def _start_responses(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[
     instructions = kwargs.get("instructions")
     if isinstance(instructions, str):
         call.prompt = [instructions, call.prompt]
+    if call.options.capture_content:
+        given = kwargs.get("input")
+        inputs = [{"role": "user", "content": given}] if isinstance(given, str) else content.items(given)
+        system = [content.text_part(instructions)] if isinstance(instructions, str) else None
+        call.content = content.Content([_response_item(item) for item in inputs], system)
+        _capture_stream(call, _response_event_text)
     return sent
+
+
+def _capture_stream(call: Call, text_of: Callable[[Any], Any]) -> None:
+    """With content capture on, a stream's reader also keeps the output text (``text_of`` a chunk)."""
+    reader = call.read_chunk
+    if call.stream and reader is not None:
+        call.read_chunk = _text_keeping(reader, text_of)
+
+
+def _text_keeping(reader: ChunkReader, text_of: Callable[[Any], Any]) -> ChunkReader:
+    def read(call: Call, chunk: Any) -> bool:
+        call.content.stream_text(text_of(chunk))
+        return reader(call, chunk)
+
+    return read
+
+
+def _chat_chunk_text(chunk: Any) -> Any:
+    """The first choice's text in a chat or legacy completion chunk."""
+    choices = chunk.choices
+    if not choices or choices[0].index != 0:
+        return None
+    choice = choices[0]
+    delta = getattr(choice, "delta", None)
+    return getattr(delta, "content", None) if delta is not None else getattr(choice, "text", None)
+
+
+def _response_event_text(event: Any) -> Any:
+    return event.delta if event.type == "response.output_text.delta" else None
+
+
+def _chat_message(item: Any) -> dict[str, Any]:
+    """A chat message the user sent, in the semantic conventions' parts."""
+    role, given = content.field(item, "role"), content.field(item, "content")
+    if role == "tool":
+        return content.message(role, [content.tool_response_part(content.field(item, "tool_call_id"), given)])
+    parts = _content_parts(given)
+    for tool in content.items(content.field(item, "tool_calls")):
+        function = content.field(tool, "function")
+        name, arguments = content.field(function, "name"), content.field(function, "arguments")
+        parts.append(content.tool_call_part(content.field(tool, "id"), name, arguments))
+    return content.message(role, parts)
+
+
+def _content_parts(given: Any) -> list[dict[str, Any]]:
+    """A message's content, a string or a list of parts: text kept, other parts (images, audio, files) by type."""
+    if isinstance(given, str):
+        return [content.text_part(given)]
+    parts = []
+    for part in content.items(given):
+        text = content.field(part, "text")
+        kind = content.field(part, "type")
+        parts.append(content.text_part(text) if isinstance(text, str) else content.part_of_type(kind))
+    return parts
+
+
+def _response_item(item: Any) -> dict[str, Any]:
+    """A Responses API input item: a message, a function call or its output."""
+    kind = content.field(item, "type")
+    if kind == "function_call_output":
+        return content.message(
+            "tool", [content.tool_response_part(content.field(item, "call_id"), content.field(item, "output"))]
+        )
+    if kind == "function_call":
+        part = content.tool_call_part(
+            content.field(item, "call_id"), content.field(item, "name"), content.field(item, "arguments")
+        )
+        return content.message("assistant", [part])
+    return content.message(content.field(item, "role"), _content_parts(content.field(item, "content")))
+
+
+def _capture_chat_output(call: Call, response: Any) -> None:
+    """Each choice of a complete chat or legacy completion, as an output message."""
+    messages = []
+    for choice in content.items(response.choices):
+        reply = getattr(choice, "message", None)
+        if reply is None:
+            parts = _content_parts(getattr(choice, "text", None))
+        else:
+            parts = _content_parts(reply.content) + _content_parts(getattr(reply, "refusal", None))
+            for tool in reply.tool_calls or ():
+                function = getattr(tool, "function", None)
+                parts.append(
+                    content.tool_call_part(
+                        tool.id, getattr(function, "name", None), getattr(function, "arguments", None)
+                    )
+                )
+        messages.append(content.message("assistant", parts, choice.finish_reason or ""))
+    call.content.output = messages
+
+
+def _capture_response_output(call: Call, response: Any) -> None:
+    """A complete Responses API response's messages and function calls, as one output message."""
+    parts: list[dict[str, Any]] = []
+    for item in content.items(response.output):
+        if item.type == "function_call":
+            parts.append(content.tool_call_part(item.call_id, item.name, item.arguments))
+        for part in content.items(getattr(item, "content", None)):
+            text = getattr(part, "text", None) or getattr(part, "refusal", None)
+            parts.append(content.text_part(text) if isinstance(text, str) else content.part_of_type(part.type))
+    reason = call.finish_reasons[0] if call.finish_reasons else None
+    call.content.output = [content.message("assistant", parts, reason)]
 
 
 def _start_embeddings(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -162,6 +281,8 @@ def _read_chat_response(call: Call, response: Any) -> None:
         _read_chat_usage(call, response.usage)
     if not call.usage_seen:
         call.output_parts += [text for choice in response.choices for text in _choice_texts(choice)]
+    if call.content is not None:
+        _capture_chat_output(call, response)
 
 
 def _choice_texts(choice: Any) -> list[str]:
@@ -244,6 +365,8 @@ def _read_responses_response(call: Call, response: Any) -> None:
         _read_responses_usage(call, response.usage)
     if not call.usage_seen and not call.stream:  # a stream's text is in its deltas
         call.output_parts += _response_texts(response)
+    if call.content is not None:
+        _capture_response_output(call, response)
 
 
 def _response_texts(response: Any) -> list[str]:

@@ -17,13 +17,13 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from . import anthropic_wire, openai_wire
+from . import anthropic_wire, bedrock_wire, gemini_wire, openai_wire
 from .reply import Reply
 from .wire import Frame, JsonResponse, RecordedRequest, Response, Route, StreamResponse
 
 __all__ = ["ProviderServer"]
 
-_ROUTES = (*openai_wire.ROUTES, *anthropic_wire.ROUTES)
+_ROUTES = (*openai_wire.ROUTES, *anthropic_wire.ROUTES, *gemini_wire.ROUTES, *bedrock_wire.ROUTES)
 _WATCH_INTERVAL = 0.02  # seconds between looks at a waiting client (and at stop())
 _Self = TypeVar("_Self", bound="ProviderServer")
 

@@ -1,0 +1,300 @@
+"""Amazon Bedrock through boto3's ``bedrock-runtime`` client (``aws.bedrock``): Converse, ConverseStream,
+InvokeModel and InvokeModelWithResponseStream.
+
+Every botocore client sends its operations through ``BaseClient._make_api_call(operation_name, api_params)``;
+botocore builds client classes at run time, so that one method is what there is to patch, and patching it covers
+clients created before ``instrument()`` too. The patch looks at the client's service and the operation first:
+anything but a traced ``bedrock-runtime`` operation goes straight through, untouched. A traced one becomes one call
+of the shared machinery, whose request is the operation's parameters; a streaming operation's result is a dict whose
+``stream`` is the event stream costspan proxies (and puts back in the dict the user gets).
+
+Usage: Converse's ``usage`` (``inputTokens`` without cache reads and writes, which costspan adds, as for
+Anthropic), ConverseStream's in its closing ``metadata`` event. InvokeModel's body is the model's own (Anthropic,
+Llama, Mistral, Nova, ...) and is the user's to read: its counts come from Bedrock's ``X-Amzn-Bedrock-*-Token-Count``
+response headers, which every model has; InvokeModelWithResponseStream's from the
+``amazon-bedrock-invocationMetrics`` of its last chunk, and its text from each chunk's body (the shapes of
+Anthropic, Llama, Mistral and Nova). A stream that ends before its counts has exact nothing: input is estimated
+from the request, output from the text streamed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+
+from .._call import Call
+from .._endpoint import Endpoint
+from .._pipeline import Pipeline
+from .._wrap import Wrapper, make_wrapper
+from ..usage import token_count
+from ._common import count_of, detail_count, malformed, request_attributes, server_of_url
+
+__all__ = ["REQUIREMENT", "endpoints", "helper_closes", "wrappers"]
+
+# The botocore versions costspan instruments (1.38 on: older ones drop Converse's cache counts); pyproject's
+# bedrock extra says the same.
+REQUIREMENT = "botocore>=1.38,<2"
+BEDROCK = "aws.bedrock"
+SERVICE = "bedrock-runtime"
+
+_CLIENT = "botocore.client"
+
+
+def _start(call: Call, instance: Any, kwargs: dict[str, Any], stream: bool) -> dict[str, Any]:
+    params = kwargs["params"]
+    call.provider = BEDROCK
+    model = params.get("modelId")
+    call.model = model if isinstance(model, str) else ""
+    call.stream = stream
+    call.prompt = (params.get("system"), params.get("messages"))
+    config = params.get("inferenceConfig")
+    config = config if isinstance(config, Mapping) else {}
+    sent = {"temperature": config.get("temperature"), "top_p": config.get("topP"), "stop": config.get("stopSequences")}
+    server = server_of_url(instance.meta.endpoint_url)
+    attributes = request_attributes(call.operation, call.provider, call.model, server, sent)
+    max_tokens = config.get("maxTokens")
+    if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
+        attributes[gen_ai.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+        call.max_output_tokens = max_tokens
+    attributes[gen_ai.GEN_AI_REQUEST_STREAM] = stream
+    call.attributes = attributes
+    return kwargs
+
+
+def _start_converse(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return _start(call, instance, kwargs, stream=False)
+
+
+def _start_converse_stream(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return _start(call, instance, kwargs, stream=True)
+
+
+def _read_usage(call: Call, usage: Any) -> None:
+    """Converse's TokenUsage, field by field (botocore does not check a response's numbers)."""
+    if usage is None:
+        return
+    if not isinstance(usage, Mapping):
+        malformed(call, "usage", usage, "an object")
+        return
+    uncached = count_of(call, "inputTokens", usage.get("inputTokens"), required=True)
+    output = count_of(call, "outputTokens", usage.get("outputTokens"), required=True)
+    call.cache_read_tokens = detail_count(call, "cacheReadInputTokens", usage.get("cacheReadInputTokens"))
+    call.cache_write_tokens = detail_count(call, "cacheWriteInputTokens", usage.get("cacheWriteInputTokens"))
+    if uncached is not None:
+        call.input_tokens = uncached + call.cache_read_tokens + call.cache_write_tokens
+        call.input_seen = True
+    if output is not None:
+        call.output_tokens = output
+        call.usage_seen = True
+
+
+def _read_metadata(call: Call, response: Mapping[str, Any]) -> None:
+    metadata = response.get("ResponseMetadata")
+    request_id = metadata.get("RequestId") if isinstance(metadata, Mapping) else None
+    if isinstance(request_id, str):
+        call.response_id = request_id
+
+
+def _read_converse(call: Call, response: Any) -> None:
+    _read_metadata(call, response)
+    reason = response.get("stopReason")
+    if isinstance(reason, str):
+        call.finish_reasons = [reason]
+    _read_usage(call, response.get("usage"))
+    if not call.usage_seen:
+        message = (response.get("output") or {}).get("message") or {}
+        call.output_parts += [
+            text for block in message.get("content") or () if isinstance(text := block.get("text"), str)
+        ]
+
+
+def _read_event(call: Call, event: Any) -> bool:
+    """Per event: the text of a delta (the running cost, and the estimate of an interrupted stream); the stop
+    reason and the usage, which come once each, at the end."""
+    delta = event.get("contentBlockDelta")
+    if delta is not None:
+        text = delta.get("delta", {}).get("text")
+        if text:
+            call.output_parts.append(text)
+        return False
+    stop = event.get("messageStop")
+    if stop is not None:
+        reason = stop.get("stopReason")
+        if isinstance(reason, str):
+            call.finish_reasons = [reason]
+        return False
+    metadata = event.get("metadata")
+    if metadata is not None:
+        _read_usage(call, metadata.get("usage"))
+    return False
+
+
+# An InvokeModel body's output bound, by model family: Anthropic, Llama, Mistral; Nova's is in inferenceConfig.
+_MAX_TOKENS_KEYS = ("max_tokens", "max_gen_len", "max_new_tokens")
+_HEADER = "x-amzn-bedrock-{}-token-count"
+
+
+def _invoke_body(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The request body InvokeModel sends (bytes or a string of JSON), parsed once per call; {} if it is not."""
+    body = params.get("body")
+    try:
+        parsed = json.loads(body) if isinstance(body, (bytes, str)) else None
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _start_invoke(call: Call, instance: Any, kwargs: dict[str, Any], stream: bool) -> dict[str, Any]:
+    body = _invoke_body(kwargs["params"])
+    nova = body.get("inferenceConfig")
+    config = nova if isinstance(nova, dict) else body
+    bound = next((config[key] for key in _MAX_TOKENS_KEYS if key in config), None)
+    request = {"messages": body.get("messages", body.get("prompt")), "system": body.get("system")}
+    sent = {
+        "modelId": kwargs["params"].get("modelId"),
+        **request,
+        "inferenceConfig": {"maxTokens": bound, "temperature": config.get("temperature"), "topP": config.get("top_p")},
+    }
+    _start(call, instance, {"params": sent}, stream)
+    return kwargs
+
+
+def _start_invoke_plain(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return _start_invoke(call, instance, kwargs, stream=False)
+
+
+def _start_invoke_stream(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return _start_invoke(call, instance, kwargs, stream=True)
+
+
+def _header_count(call: Call, headers: Mapping[str, Any], kind: str, required: bool) -> int | None:
+    value = headers.get(_HEADER.format(kind))
+    if value is None:
+        return count_of(call, _HEADER.format(kind), None, required)
+    count = token_count(int(value)) if isinstance(value, str) and value.isdigit() else None
+    return count if count is not None else count_of(call, _HEADER.format(kind), value, required)
+
+
+def _read_invoke(call: Call, response: Any) -> None:
+    """InvokeModel: the counts Bedrock puts in the response headers; the body stays unread for the user."""
+    _read_metadata(call, response)
+    headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
+    usage = {
+        "inputTokens": _header_count(call, headers, "input", required=True),
+        "outputTokens": _header_count(call, headers, "output", required=True),
+        "cacheReadInputTokens": _header_count(call, headers, "cache-read-input", required=False),
+        "cacheWriteInputTokens": _header_count(call, headers, "cache-write-input", required=False),
+    }
+    _read_usage(call, usage)
+
+
+_METRICS = "amazon-bedrock-invocationMetrics"
+
+
+def _chunk_text(event: Mapping[str, Any]) -> Any:
+    """The generated text of one model's stream chunk: Anthropic, Nova, Llama, Mistral."""
+    delta = event.get("delta") or (event.get("contentBlockDelta") or {}).get("delta")
+    if isinstance(delta, dict):
+        return delta.get("text") or delta.get("thinking") or delta.get("partial_json")
+    outputs = event.get("outputs")
+    if isinstance(outputs, list) and outputs and isinstance(outputs[0], dict):
+        return outputs[0].get("text")
+    return event.get("generation")
+
+
+def _read_invoke_chunk(call: Call, event: Any) -> bool:
+    """Per chunk: its JSON (the user decodes it too), its text, and on the last one Bedrock's invocation metrics."""
+    data = (event.get("chunk") or {}).get("bytes")
+    if not data:
+        return False
+    decoded = json.loads(data)
+    text = _chunk_text(decoded)
+    if isinstance(text, str) and text:
+        call.output_parts.append(text)
+    metrics = decoded.get(_METRICS)
+    if metrics is not None:
+        _read_invocation_metrics(call, metrics)
+    return False
+
+
+def _read_invocation_metrics(call: Call, metrics: Any) -> None:
+    if not isinstance(metrics, Mapping):
+        malformed(call, _METRICS, metrics, "an object")
+        return
+    usage = {
+        "inputTokens": metrics.get("inputTokenCount"),
+        "outputTokens": metrics.get("outputTokenCount"),
+        "cacheReadInputTokens": metrics.get("cacheReadInputTokenCount"),
+        "cacheWriteInputTokens": metrics.get("cacheWriteInputTokenCount"),
+    }
+    _read_usage(call, usage)
+
+
+# operation -> the endpoint that reads it, and the key of its result that holds its event stream (None: no stream).
+_OPERATIONS: dict[str, tuple[Endpoint, str | None]] = {
+    "Converse": (Endpoint(_CLIENT, "Converse", "chat", _start_converse, _read_converse), None),
+    "ConverseStream": (
+        Endpoint(_CLIENT, "ConverseStream", "chat", _start_converse_stream, _read_converse, _read_event),
+        "stream",
+    ),
+    "InvokeModel": (Endpoint(_CLIENT, "InvokeModel", "chat", _start_invoke_plain, _read_invoke), None),
+    "InvokeModelWithResponseStream": (
+        Endpoint(
+            _CLIENT, "InvokeModelWithResponseStream", "chat", _start_invoke_stream, _read_invoke, _read_invoke_chunk
+        ),
+        "body",
+    ),
+}
+
+
+def endpoints() -> list[Endpoint]:
+    """None patched one by one: every operation goes through one method (see :func:`wrappers`)."""
+    return []
+
+
+def helper_closes() -> list[tuple[str, str, str, bool]]:
+    return []
+
+
+def wrappers(pipeline: Pipeline) -> list[tuple[str, str, Wrapper]]:
+    traced = {name: (make_wrapper(endpoint, pipeline), key) for name, (endpoint, key) in _OPERATIONS.items()}
+    return [(_CLIENT, "BaseClient._make_api_call", _make_api_call(traced))]
+
+
+def _make_api_call(traced: dict[str, tuple[Wrapper, str | None]]) -> Wrapper:
+    def make_api_call(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        found = _traced_operation(traced, instance, args, kwargs)
+        if found is None:
+            return wrapped(*args, **kwargs)
+        (tracer, stream_key), operation, params = found
+        if stream_key is None:
+            return tracer(lambda params: wrapped(operation, params), instance, (), {"params": params})
+        response: dict[str, Any] = {}
+
+        def send(params: dict[str, Any]) -> Any:
+            response.update(wrapped(operation, params))
+            return response[stream_key]
+
+        response[stream_key] = tracer(send, instance, (), {"params": params})
+        return response
+
+    return make_api_call
+
+
+def _traced_operation(
+    traced: dict[str, tuple[Wrapper, str | None]], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Wrapper, str | None], str, Any] | None:
+    """The traced operation a call is, with its name and parameters; None for any other (most botocore calls)."""
+    operation = args[0] if args else kwargs.get("operation_name")
+    if not isinstance(operation, str):
+        return None
+    found = traced.get(operation)
+    if found is None or getattr(instance, "_service_model", None) is None:
+        return None
+    if instance._service_model.service_name != SERVICE:
+        return None
+    params = args[1] if len(args) > 1 else kwargs.get("api_params")
+    return (found, operation, params) if isinstance(params, dict) else None

@@ -1,0 +1,41 @@
+"""What the Bedrock tests share: a real boto3 ``bedrock-runtime`` client of the local server (fake credentials,
+no retries, nothing leaves the machine) and one Converse call as users write it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from costspan.testing import ProviderServer
+
+MESSAGES = [{"role": "user", "content": [{"text": "Summarise the quarterly report in three bullet points."}]}]
+CLAUDE = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+
+
+def bedrock_client(server: ProviderServer, service: str = "bedrock-runtime") -> Any:
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=server.url,
+        aws_access_key_id="AKIACOSTSPANTEST",
+        aws_secret_access_key="costspan-test-secret",
+        config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=10),
+    )
+
+
+def converse(client: Any, *, stream: bool = False, model: str = CLAUDE, **inference: Any) -> Any:
+    """``converse(...)``, or ``for event in converse_stream(...)["stream"]`` (the events, as a list)."""
+    arguments: dict[str, Any] = {"modelId": model, "messages": MESSAGES}
+    if inference:
+        arguments["inferenceConfig"] = inference
+    if not stream:
+        return client.converse(**arguments)
+    return list(client.converse_stream(**arguments)["stream"])
+
+
+def text_of(result: Any) -> str:
+    if isinstance(result, dict):
+        return "".join(block.get("text", "") for block in result["output"]["message"]["content"])
+    return "".join(event["contentBlockDelta"]["delta"]["text"] for event in result if "contentBlockDelta" in event)
