@@ -11,6 +11,7 @@ everywhere (costspan never records content unless asked), so every variant emits
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import os
@@ -24,12 +25,18 @@ from _floor import Floor
 from _otel import Otel
 from _wire import REQUEST, STREAM_CHUNKS, STREAM_REQUEST, STREAM_USAGE_REQUEST
 from openai.resources.chat.completions.completions import Completions
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind
 
 from costspan import Budget, CostspanInstrumentor
+from costspan._request import activate, deactivate
 
 __all__ = [
     "BASELINE",
     "COSTSPAN",
+    "COSTSPAN_IN_REQUEST",
     "COSTSPAN_MEMORY_BUDGET",
     "COSTSPAN_REDIS_BUDGET",
     "FLOOR",
@@ -46,6 +53,7 @@ BASELINE = "baseline"
 USAGE_BASELINE = "baseline + usage chunk"
 FLOOR = "floor (bare OTel SDK)"
 COSTSPAN = "costspan"
+COSTSPAN_IN_REQUEST = "costspan, in a request"
 COSTSPAN_MEMORY_BUDGET = "costspan + budget (memory)"
 COSTSPAN_REDIS_BUDGET = "costspan + budget (Redis)"
 # (name shown, pip distribution, module with an ``OpenAIInstrumentor``)
@@ -61,12 +69,36 @@ class Patch:
     """What ``Completions.create`` is while a variant runs: an instrumentation's wrapper, or the original."""
 
     create: Any = ORIGINAL_CREATE
+    requests: TracerProvider | None = None
+    """costspan's: the provider whose spans its request processor follows while the patch is on, as it does from
+    ``instrument()`` to ``uninstrument()`` (off, the processor returns at once from every span's start)."""
+    in_request: bool = False
+    """Make the batch's calls in one request: under a local root span, as a server instrumentation opens it
+    (started and ended outside the timed batch), which then counts every call's cost."""
+    _open: list[Any] = dataclasses.field(default_factory=list, compare=False)
 
     def on(self) -> None:
         Completions.create = self.create  # type: ignore[method-assign]
+        if self.requests is None:
+            return
+        activate(self.requests)
+        if self.in_request:
+            server = self.requests.get_tracer("benchmark.server").start_span("POST /answer", kind=SpanKind.SERVER)
+            self._open.append((server, otel_context.attach(trace.set_span_in_context(server))))
 
     def off(self) -> None:
         Completions.create = ORIGINAL_CREATE  # type: ignore[method-assign]
+        while self._open:
+            server, token = self._open.pop()
+            otel_context.detach(token)
+            server.end()
+        if self.requests is not None:
+            deactivate()
+
+    @property
+    def spans(self) -> int:
+        """Spans a call ends, its request's counted in."""
+        return 1 + self.in_request
 
 
 @dataclass(frozen=True)
@@ -146,8 +178,12 @@ def instrumentations(otel: Otel, redis_url: str | None = None) -> tuple[list[tup
     for name, instrumentor, options in candidates:
         patch, problems = _capture(name, instrumentor, otel, **options)
         notes += problems
+        if patch is not None and isinstance(instrumentor, CostspanInstrumentor):
+            patch = dataclasses.replace(patch, requests=otel.tracer_provider)
         if patch is not None:
             patches.append((name, patch))
+        if patch is not None and name == COSTSPAN:
+            patches.append((COSTSPAN_IN_REQUEST, dataclasses.replace(patch, in_request=True, _open=[])))
     return patches, notes
 
 
@@ -182,13 +218,13 @@ def _in_sdk(
     non_streaming = (
         Variant(BASELINE, _call(create), 0, spans_per_call=0),
         Variant(FLOOR, functools.partial(floor.call, create), 0),
-        *(Variant(name, _call(create), 0, patch=patch) for name, patch in instrumented),
+        *(Variant(name, _call(create), 0, patch.spans, patch) for name, patch in instrumented),
     )
     streaming = (
         Variant(BASELINE, plain_stream, STREAM_CHUNKS, spans_per_call=0),
         Variant(USAGE_BASELINE, _stream(create, STREAM_USAGE_REQUEST), STREAM_CHUNKS + 1, spans_per_call=0),
         Variant(FLOOR, functools.partial(floor.stream, create), STREAM_CHUNKS),
-        *(Variant(name, plain_stream, STREAM_CHUNKS, patch=patch) for name, patch in instrumented),
+        *(Variant(name, plain_stream, STREAM_CHUNKS, patch.spans, patch) for name, patch in instrumented),
     )
     return (
         Suite("call", "Non-streaming chat.completions.create", "call", calls, 1, non_streaming),
@@ -202,6 +238,11 @@ def _in_sdk(
             against_floor=False,
         ),
     )
+
+
+def _unwrapped(patch: Patch) -> Patch:
+    """A costspan patch's request processor and request, without its wrapper (the isolated suite calls it)."""
+    return Patch(ORIGINAL_CREATE, patch.requests, patch.in_request)
 
 
 def _isolated(client: openai.OpenAI, floor: Floor, instrumented: list[tuple[str, Patch]], calls: int) -> Suite:
@@ -221,7 +262,7 @@ def _isolated(client: openai.OpenAI, floor: Floor, instrumented: list[tuple[str,
     variants = (
         Variant(BASELINE, _call(direct), 0, spans_per_call=0),
         Variant(FLOOR, functools.partial(floor.call, direct), 0),
-        *(Variant(name, _call(wrapped(patch)), 0) for name, patch in instrumented),
+        *(Variant(name, _call(wrapped(patch)), 0, patch.spans, _unwrapped(patch)) for name, patch in instrumented),
     )
     title = "Instrumentation alone, around a stub create (no SDK work)"
     return Suite("isolated", title, "call", calls, 1, variants, relative=False)

@@ -137,6 +137,9 @@ class ChatService:
             # The user id reaches costspan for this call only: attribution is a context variable, set here and
             # reset when the block ends; costspan reads it when the call begins.
             with trace.use_span(span), costspan.attribution(user_id=request.user_id):
+                # The request's running total: chat.stream is its local root span here (under a server
+                # instrumentation, the server span is), which carries costspan.request.* when it ends.
+                run = costspan.current_run()
                 upstream = await open_stream(
                     self.clients,
                     request.model,
@@ -151,9 +154,11 @@ class ChatService:
         # The background task runs once the response is over, however it ended: if the client left before the
         # stream began, the generator never ran, and this closes what it would have.
         after = BackgroundTask(self._after, upstream, span)
-        return EventSourceResponse(self._events(upstream, span), headers=SSE_HEADERS, background=after)
+        return EventSourceResponse(self._events(upstream, span, run), headers=SSE_HEADERS, background=after)
 
-    async def _events(self, upstream: Upstream, span: trace.Span) -> AsyncIterator[ServerSentEvent]:
+    async def _events(
+        self, upstream: Upstream, span: trace.Span, run: costspan.Run | None
+    ) -> AsyncIterator[ServerSentEvent]:
         """Text deltas as they arrive, then an error if the stream was stopped, the call's usage and [DONE].
 
         When the client goes away, sse-starlette cancels this generator wherever it waits; leaving the ``async
@@ -175,7 +180,10 @@ class ChatService:
                 yield ServerSentEvent(json.dumps(error), event="error")
             receipt = self.receipts.take(span)
             if receipt is not None:
-                yield ServerSentEvent(json.dumps(asdict(receipt)), event="usage")
+                usage = asdict(receipt)
+                if run is not None:  # what the whole request cost so far: this call, and any before it
+                    usage.update(request_cost_usd=run.cost, request_calls=run.calls)
+                yield ServerSentEvent(json.dumps(usage), event="usage")
             yield ServerSentEvent("[DONE]")
         finally:
             self._finish(span)

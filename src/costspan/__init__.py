@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._estimate import Estimate, estimate
+from ._request import Run, current_run, track
 from ._version import __version__
 from .budgets import Budget, BudgetCheckError, BudgetError, BudgetExceededError, BudgetStoreError
 from .context import attribution
@@ -23,12 +24,15 @@ __all__ = [
     "CostspanInstrumentor",
     "Estimate",
     "Pricing",
+    "Run",
     "Usage",
     "__version__",
     "attribution",
     "cost_of",
+    "current_run",
     "estimate",
     "instrument",
+    "track",
     "uninstrument",
 ]
 

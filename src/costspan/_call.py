@@ -84,6 +84,7 @@ class Call:
         "response_attributes",
         "response_id",
         "response_model",
+        "runs",
         "service_tier",
         "span",
         "start_ns",
@@ -155,6 +156,8 @@ class Call:
         # The call's budget reservations (costspan._guard.Hold), and what watches its stream's running cost.
         self.hold: Any = None
         self.watch: Watch | None = None
+        # The runs (costspan._request.Run: the request, costspan.track blocks) the call counts in.
+        self.runs: tuple[Any, ...] = ()
         # Message content for the span (costspan._content.Content), only when content capture is on.
         self.content: Any = None
 

@@ -2,8 +2,8 @@
 
 The traced-call factory (:mod:`costspan._wrap`) begins a call here and the call ends itself here through
 :class:`~costspan._call.Ender`; what a call's end produces, its :class:`~costspan.settle.Settlement`, goes to the
-span and metrics (and, through the span, to the ledger). costspan's own failures are logged once per step and
-never reach the user's call.
+runs it was made in (:mod:`costspan._request`), the span and metrics (and, through the span, to the ledger).
+costspan's own failures are logged once per step and never reach the user's call.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Any
 from ._call import Call
 from ._endpoint import Endpoint
 from ._guard import Guard
+from ._request import count, runs_here
+from .attributes import REQUEST_NAME
 from .budgets import BudgetError
 from .config import Options
 from .pricing import Pricing
@@ -48,6 +50,9 @@ class Pipeline:
             call = Call(self, self.options, endpoint.operation, endpoint.is_async)
             call.read_chunk = endpoint.read_chunk
             send_kwargs = endpoint.start(call, instance, kwargs)
+            if runs := runs_here():
+                call.runs = runs
+                call.attributes[REQUEST_NAME] = runs[0].name
             self.telemetry.start(call)
         except Exception as failure:
             self.log_failure(f"starting {endpoint.name}", failure)
@@ -151,6 +156,11 @@ class Pipeline:
     def _report(
         self, call: Call, settlement: Settlement, error: BaseException | None, completed: bool | None, end_ns: int
     ) -> None:
+        if call.runs:
+            try:
+                count(call.runs, settlement)
+            except Exception as failure:
+                self.log_failure("counting a call in its request", failure)
         try:
             self.telemetry.report(call, settlement, error, completed, end_ns)
         except Exception as failure:

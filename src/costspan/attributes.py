@@ -22,6 +22,17 @@ __all__ = [
     "PRICE_FALLBACK",
     "PRICE_MODEL",
     "PRICE_SOURCE",
+    "REQUEST_CACHE_READ_INPUT_TOKENS",
+    "REQUEST_CACHE_WRITE_INPUT_TOKENS",
+    "REQUEST_CALLS",
+    "REQUEST_COST",
+    "REQUEST_ESTIMATED",
+    "REQUEST_INPUT_TOKENS",
+    "REQUEST_NAME",
+    "REQUEST_OUTPUT_TOKENS",
+    "REQUEST_REASONING_OUTPUT_TOKENS",
+    "REQUEST_UNPRICED",
+    "RUN_ID",
     "STREAM_COMPLETED",
     "TOKENS_METRIC",
     "USAGE_CACHE_WRITE_INPUT_TOKENS",
@@ -53,6 +64,21 @@ USAGE_UNUSABLE: Final = "costspan.usage.unusable"
 STREAM_COMPLETED: Final = "costspan.stream.completed"
 
 USER_ID: Final = "user.id"
+
+# A request's (or a costspan.track run's) totals, on its span: the sum of the calls made under it in this process.
+REQUEST_COST: Final = "costspan.request.cost"
+REQUEST_CALLS: Final = "costspan.request.calls"
+REQUEST_INPUT_TOKENS: Final = "costspan.request.input_tokens"
+REQUEST_OUTPUT_TOKENS: Final = "costspan.request.output_tokens"
+REQUEST_CACHE_READ_INPUT_TOKENS: Final = "costspan.request.cache_read.input_tokens"
+REQUEST_CACHE_WRITE_INPUT_TOKENS: Final = "costspan.request.cache_write.input_tokens"
+REQUEST_REASONING_OUTPUT_TOKENS: Final = "costspan.request.reasoning.output_tokens"
+REQUEST_ESTIMATED: Final = "costspan.request.estimated"
+REQUEST_UNPRICED: Final = "costspan.request.unpriced"
+# On a call's span: the name of the request (its local root span, or the outermost costspan.track run) it was made in.
+REQUEST_NAME: Final = "costspan.request.name"
+# On a costspan.track span and every call made in it: the run's id (a Budget may be scoped to it).
+RUN_ID: Final = "costspan.run.id"
 
 COST_METRIC: Final = "costspan.cost"
 TOKENS_METRIC: Final = "costspan.tokens"

@@ -42,7 +42,14 @@ def main() -> None:
     default="model",
     show_default=True,
     metavar="KEY",
-    help="Group by model, provider, user, day, operation, or an attribution key (e.g. team).",
+    help="Group by model, provider, user, day, operation, request (the most expensive requests, with their trace "
+    "ids), or an attribution key (e.g. team).",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Only the N most expensive lines (default: all; 10 with --by request). The total is the period's.",
 )
 @click.option("--date", "day", metavar="YYYY-MM-DD", help="One day (default: today).")
 @click.option("--since", metavar="YYYY-MM-DD", help="First day of a range.")
@@ -66,6 +73,7 @@ def main() -> None:
 )
 def report(
     by: str,
+    top: int | None,
     day: str | None,
     since: str | None,
     until: str | None,
@@ -82,7 +90,7 @@ def report(
         if budget is not None and not budget > 0:
             raise ReportError(f"--budget {budget:g}: expected a positive number of USD")
         period = period_of(day=day, since=since, until=until, last=last, utc=utc)
-        summary = summarize(ledger_file(path, "--ledger PATH|URL names a ledger"), by, period, budget)
+        summary = summarize(ledger_file(path, "--ledger PATH|URL names a ledger"), by, period, budget, top=top)
     if output == "json":
         click.echo(render_json(summary), nl=False)
     elif output == "csv":

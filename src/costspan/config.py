@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from ._suggest import did_you_mean
 from .budgets import Budget
-from .context import attribute_name
+from .context import DEFAULT_BAGGAGE_KEYS, attribute_name
 from .ledger._paths import LedgerOption, check_not_a_word, parse_env
 from .pricing import PriceConfig, read_prices
 
@@ -82,6 +82,14 @@ def _attribute_names(value: object) -> tuple[str, ...]:
 
 def _parse_attribute_names(text: str) -> tuple[str, ...]:
     return tuple(attribute_name(name.strip()) for name in text.split(",") if name.strip())
+
+
+def _baggage_keys(value: object) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(attribute_name(name) for name in _attribute_names(value)))
+
+
+def _parse_baggage_keys(text: str) -> tuple[str, ...]:
+    return _baggage_keys(_parse_attribute_names(text))
 
 
 def _aliases(value: object) -> Mapping[str, str]:
@@ -187,6 +195,16 @@ class Options:
     """The output a budget reserves for a request that sets no ``max_tokens`` (or ``max_completion_tokens`` /
     ``max_output_tokens``); a stream that outgrows it extends its reservation.
     Env: ``COSTSPAN_DEFAULT_MAX_OUTPUT_TOKENS=8192``."""
+    attribution_from_baggage: bool = option(False, _flag, _parse_flag, default_text="false")
+    """Read the ``baggage_keys`` from W3C baggage for a call whose attribution does not set them, so that a user id
+    set at the edge of the system (``costspan.attribution(user_id=..., propagate=True)``) attributes the calls of
+    every service downstream. Baggage comes from clients too: see :mod:`costspan.context` before turning it on.
+    Env: ``COSTSPAN_ATTRIBUTION_FROM_BAGGAGE=true``."""
+    baggage_keys: tuple[str, ...] = option(
+        DEFAULT_BAGGAGE_KEYS, _baggage_keys, _parse_baggage_keys, default_text=", ".join(DEFAULT_BAGGAGE_KEYS)
+    )
+    """The only baggage keys read as attribution (attribute names, or keywords: ``user_id`` is ``user.id``); other
+    entries are ignored and counted. Env: ``COSTSPAN_BAGGAGE_KEYS=user.id,tenant``."""
     tokenizer_download: bool = option(False, _flag, _parse_flag, default_text="false")
     """Let tiktoken download its encoding (from OpenAI's public blob store) when it is not on this machine yet; by
     default costspan uses it only when already cached (``TIKTOKEN_CACHE_DIR``) and otherwise estimates tokens from

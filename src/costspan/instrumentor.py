@@ -19,6 +19,7 @@ from ._content import capture_enabled
 from ._guard import Guard
 from ._peers import PeerCheck, checking_first_call
 from ._pipeline import Pipeline
+from ._request import activate, deactivate
 from ._setup import configure_default_providers
 from ._streams import make_helper_close
 from ._tokens import load_tokenizer_in_background
@@ -95,7 +96,13 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             from_code="ledger" in kwargs,
             pricing=pricing,
         )
-        telemetry = Telemetry(tracer, meter, metric_attributes=options.metric_attributes)
+        activate(tracer_provider or trace.get_tracer_provider())
+        telemetry = Telemetry(
+            tracer,
+            meter,
+            metric_attributes=options.metric_attributes,
+            baggage_keys=options.baggage_keys if options.attribution_from_baggage else None,
+        )
         guard = None
         if options.budgets:
             guard = Guard(
@@ -138,6 +145,7 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._patched.append((module, name))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        deactivate()
         if self._guard is not None:
             self._guard.closed = True
         if self._ledger is not None:

@@ -17,7 +17,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from . import attributes as attrs
 from ._call import Call, marked_in_call
-from .context import current_attribution
+from .context import BaggageAttribution, current_attribution
 
 if TYPE_CHECKING:
     from .pricing import Cost
@@ -45,10 +45,19 @@ _REASONING = {gen_ai.GEN_AI_TOKEN_TYPE: "reasoning"}
 class Telemetry:
     """Everything a call needs to report itself: the tracer, the instruments and the metric attributes."""
 
-    def __init__(self, tracer: Tracer, meter: Meter, *, metric_attributes: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        tracer: Tracer,
+        meter: Meter,
+        *,
+        metric_attributes: Sequence[str] = (),
+        baggage_keys: Sequence[str] | None = None,
+    ) -> None:
         self.tracer = tracer
         self.metric_attributes = tuple(metric_attributes)
         self._missing_reported: set[str] = set()
+        # Attribution from W3C baggage, when asked for (None: baggage is not read).
+        self.baggage = BaggageAttribution(baggage_keys, meter) if baggage_keys is not None else None
         self.token_usage = meter.create_histogram(
             gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE,
             unit="{token}",
@@ -80,6 +89,8 @@ class Telemetry:
         attributes = call.attributes
         for key, value in current_attribution().items():
             attributes.setdefault(key, value)
+        if self.baggage is not None:
+            self.baggage.read(attributes)
         span = self.tracer.start_span(f"{call.operation} {call.model}", kind=SpanKind.CLIENT, attributes=attributes)
         call.span = span
         call.context = marked_in_call(trace.set_span_in_context(span))

@@ -322,7 +322,8 @@ def test_the_table_on_a_terminal_has_token_columns_and_a_compact_layout(ledger: 
 
 def test_unknown_by_key(ledger: Path) -> None:
     assert error(ledger, "--by", "tema") == (
-        "unknown --by key 'tema': use model, provider, user, day, operation, or an attribution key of this ledger: team"
+        "unknown --by key 'tema': use model, provider, user, day, operation, request, "
+        "or an attribution key of this ledger: team"
     )
 
 
@@ -375,7 +376,8 @@ def test_an_older_schema_is_read_as_it_is_and_never_migrated(tmp_path: Path) -> 
     version_1_ledger(path, request_model="gpt-4.1", cost_usd=0.5, user_id="u-1")
     assert ok(path, "--date", "2025-01-15", "--utc", "--by", "user")[2:] == ["u-1: 1 request, $0.50", "Total: $0.50"]
     assert error(path, "--date", "2025-01-15", "--by", "team") == (
-        "unknown --by key 'team': use model, provider, user, day, operation (this ledger has no attribution keys)"
+        "unknown --by key 'team': use model, provider, user, day, operation, request "
+        "(this ledger has no attribution keys)"
     )
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone() == (1,)
 

@@ -222,6 +222,10 @@ def test_events_arrive_in_order_as_the_provider_streams(
     usage = usage_event.json
     assert (usage["input_tokens"], usage["output_tokens"], usage["completed"]) == (30, 24, True)
     _assert_receipt_is_the_spans(usage, _call_span(otel))
+    # The request's total, in the event and on its root span (the route's chat.stream): its one call.
+    (request,) = [span for span in otel.exporter.get_finished_spans() if span.name == "chat.stream"]
+    assert (usage["request_cost_usd"], usage["request_calls"]) == (usage["cost_usd"], 1)
+    assert request.attributes["costspan.request.cost"] == usage["cost_usd"]
     assert round(service.budget.spent("ada") * NANOS) == round(usage["cost_usd"] * NANOS)
     [row] = service.ledger_rows()
     assert (round(row["cost_usd"], COST_DECIMALS), row["input_tokens"], row["output_tokens"]) == (

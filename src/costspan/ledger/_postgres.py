@@ -67,6 +67,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX calls_time ON calls (time);
     """,
+    # 1 -> 2: the request the call was made in, as the SQLite ledger's version 3 (costspan report --by request).
+    """
+    ALTER TABLE calls ADD COLUMN request_name text;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

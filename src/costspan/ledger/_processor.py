@@ -146,8 +146,8 @@ class LedgerProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         scope = span.instrumentation_scope
-        if scope is None or not is_costspan(scope.name):
-            return
+        if scope is None or not is_costspan(scope.name) or span.kind is not SpanKind.CLIENT:
+            return  # costspan's calls are CLIENT spans (a costspan.track run is not a call)
         self._active.add(span.context.span_id)
         parent = trace.get_current_span(parent_context)
         # Another instrumentation's span around costspan's, for the same call (set-adds are atomic: no lock).
@@ -160,7 +160,7 @@ class LedgerProcessor(SpanProcessor):
             return
         if is_costspan(scope.name):
             self._active.discard(_span_id(span))
-            if _never_sent(span):
+            if span.kind is not SpanKind.CLIENT or _never_sent(span):
                 return
         elif (
             span.kind is not SpanKind.CLIENT

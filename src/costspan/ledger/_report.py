@@ -26,7 +26,9 @@ __all__ = [
     "summarize",
 ]
 
-BUILT_IN_KEYS = ("model", "provider", "user", "day", "operation")
+BUILT_IN_KEYS = ("model", "provider", "user", "day", "operation", "request")
+REQUEST_TOP = 10
+"""Requests ``--by request`` lists unless told otherwise: the most expensive of the period."""
 # How an error names what the user gave: the CLI's flags, or report()'s arguments.
 CLI_NAMES = {"by": "--by", "day": "--date", "since": "--since", "until": "--until", "last": "--last"}
 PYTHON_NAMES = {"by": "by", "day": "day", "since": "since", "until": "until", "last": "last"}
@@ -43,13 +45,15 @@ def report(
     until: date | str | None = None,
     budget_usd: float | None = None,
     utc: bool = False,
+    top: int | None = None,
 ) -> Summary:
     """What ``costspan report`` shows, from Python: the spend and tokens of the ledger at ``path`` (a file, or a
     ``postgresql://`` URL; by default ``COSTSPAN_LEDGER``'s, or the per-user default) per ``by`` (model, provider,
-    user, day, operation, or an attribution key such as ``team``), for ``day`` (default: today) or ``since`` to
-    ``until`` (both included; a ``date`` or ``"YYYY-MM-DD"``), in local days unless ``utc``. ``budget_usd`` adds the
-    budget line and, from half of it spent, a warning line to ``str(summary)``; ``summary.budget_share`` is the
-    share spent.
+    user, day, operation, or an attribution key such as ``team``; ``request``: the most expensive requests, each
+    as its name and trace id), for ``day`` (default: today) or ``since`` to ``until`` (both included; a ``date``
+    or ``"YYYY-MM-DD"``), in local days unless ``utc``. ``budget_usd`` adds the budget line and, from half of it
+    spent, a warning line to ``str(summary)``; ``summary.budget_share`` is the share spent. ``top`` keeps the most
+    expensive lines only (by default all, and 10 requests ``by="request"``).
 
     Raises :class:`ReportError` (its message is one line) for a missing or unreadable ledger, an unknown ``by``
     key or an impossible period, and ValueError for a budget that is not a positive number.
@@ -57,7 +61,8 @@ def report(
     if budget_usd is not None and not budget_usd > 0:
         raise ValueError(f"budget_usd={budget_usd!r}: expected a positive number of USD")
     period = period_of(day=_iso_day(day), since=_iso_day(since), until=_iso_day(until), utc=utc, names=PYTHON_NAMES)
-    return summarize(ledger_file(path, "pass the path or URL of a ledger"), by, period, budget_usd, PYTHON_NAMES)
+    ledger = ledger_file(path, "pass the path or URL of a ledger")
+    return summarize(ledger, by, period, budget_usd, PYTHON_NAMES, top)
 
 
 def _iso_day(value: date | str | None) -> str | None:
@@ -76,19 +81,34 @@ def ledger_file(path: str | os.PathLike[str] | None, name_one: str) -> Target:
 
 
 def summarize(
-    ledger: Target, by: str, period: Period, budget_usd: float | None = None, names: dict[str, str] = CLI_NAMES
+    ledger: Target,
+    by: str,
+    period: Period,
+    budget_usd: float | None = None,
+    names: dict[str, str] = CLI_NAMES,
+    top: int | None = None,
 ) -> Summary:
     """The summary of the ledger at ``ledger`` (a path or a PostgreSQL URL) per ``by`` over ``period``; its title
-    is the period's, naming the grouping unless it is the default (by model), as SPEC.md's shape has it."""
+    is the period's, naming the grouping unless it is the default (by model), as SPEC.md's shape has it. ``top``
+    keeps only the most expensive lines (the total is still the period's), by default all of them, and the
+    :data:`REQUEST_TOP` most expensive requests ``by="request"``."""
     reader = engine_for(ledger).open_reader()
     try:
-        key, key_parameters = _key_expression(reader, by, period.utc, names)
-        where, parameters = _where(reader, period)
         columns = reader.columns
+        group = "k"
+        key: str
+        key_parameters: Sequence[object] = ()
+        if by == "request":  # one line per trace: the request's name and its trace id, for the tracing backend
+            name = f"CAST({_column('request_name', columns)} AS TEXT)"
+            key = f"COALESCE(MIN({name}), '(unnamed)') || ' ' || trace_id"
+            group, top = "trace_id", REQUEST_TOP if top is None else top
+        else:
+            key, key_parameters = _key_expression(reader, by, period.utc, names)
+        where, parameters = _where(reader, period)
         selected = ", ".join(f"SUM({_column(name, columns)})" for name in _NUMBERS)
         rows = reader.query(
             f"SELECT {key} AS k, COUNT(*), {selected}, SUM({_column('unpriced', columns)})"
-            f" FROM calls WHERE {where} GROUP BY k",
+            f" FROM calls WHERE {where} GROUP BY {group}",
             [*key_parameters, *parameters],
         )
     finally:
@@ -101,7 +121,7 @@ def summarize(
         # not decide the order of two groups that cost the same.
         lines.sort(key=lambda line: (-round(line.cost_usd, COST_DECIMALS), -line.requests, line.key))
     title = period.title if by == "model" else period.title.replace("Summary (", f"Summary by {by} (", 1)
-    return Summary(title, by, lines, _total(lines), budget_usd, period)
+    return Summary(title, by, lines if top is None else lines[:top], _total(lines), budget_usd, period)
 
 
 def _column(name: str, columns: frozenset[str]) -> str:

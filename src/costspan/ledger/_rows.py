@@ -145,6 +145,7 @@ def row_of(span: ReadableSpan, pricing: Pricing) -> Row:
         scope,
         cost_source,
         _attribution(attributes),
+        _text(get(attrs.REQUEST_NAME)),
     )
 
 

@@ -10,7 +10,9 @@ the span attributes: ``input_tokens`` counts ALL input tokens, cache reads and w
 (``unpriced`` = 1) or billed nothing (a failed request, token counting): never a silent 0. ``cost_source`` is the
 span's ``gen_ai.usage.cost.source`` (``local``: costspan priced the call) or ``ledger`` when the span carried no
 cost and the ledger priced its usage. ``attributes`` is a JSON object of the span's attribution attributes
-(``costspan.attribution`` keywords other than ``user_id``, which is the ``user_id`` column).
+(``costspan.attribution`` keywords other than ``user_id``, which is the ``user_id`` column). ``request_name`` is
+the span's ``costspan.request.name``: the request (the local root span) or ``costspan.track`` run the call was made
+in; with ``trace_id`` it names the request in a tracing backend.
 """
 
 from __future__ import annotations
@@ -64,6 +66,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE calls ADD COLUMN cost_source TEXT;
     ALTER TABLE calls ADD COLUMN attributes TEXT;
     """,
+    # 2 -> 3: the name of the request the call was made in (its local root span, or the outermost costspan.track
+    # run), beside its trace id (costspan report --by request).
+    """
+    ALTER TABLE calls ADD COLUMN request_name TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -102,6 +109,7 @@ COLUMNS: tuple[str, ...] = (
     "scope",
     "cost_source",
     "attributes",
+    "request_name",
 )
 """The columns a row fills, in the order :mod:`costspan.ledger._rows` builds them (``id`` is SQLite's)."""
 
