@@ -49,7 +49,7 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_A
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import SpanKind
 
-from ..budgets import BudgetExceededError, BudgetStoreError
+from ..budgets import BudgetCheckError, BudgetExceededError, BudgetStoreError
 from ..pricing import Pricing, default_pricing
 from ._engine import Writer, engine_for
 from ._paths import Target, is_url
@@ -65,7 +65,7 @@ _SPAN_ID = COLUMNS.index("span_id")
 # Response ids remembered to keep one row per call when two instrumentations trace it side by side.
 _RECENT_IDS = 10_000
 # The error types of a call a budget refused before it was sent, and the span event the refusal adds.
-_REFUSALS = frozenset(kind.__qualname__ for kind in (BudgetExceededError, BudgetStoreError))
+_REFUSALS = frozenset(kind.__qualname__ for kind in (BudgetExceededError, BudgetCheckError, BudgetStoreError))
 _REFUSED_EVENT = "costspan.budget.exceeded"
 
 
