@@ -31,7 +31,7 @@ from starlette.background import BackgroundTask
 
 import costspan
 
-from .receipts import Receipts
+from .receipts import Receipts, money
 from .settings import Settings
 from .upstream import DEFAULT_MODEL, UPSTREAM_ERRORS, Clients, Model, ProviderNotConfigured, Upstream, open_stream
 
@@ -182,7 +182,7 @@ class ChatService:
             if receipt is not None:
                 usage = asdict(receipt)
                 if run is not None:  # what the whole request cost so far: this call, and any before it
-                    usage.update(request_cost_usd=run.cost, request_calls=run.calls)
+                    usage.update(request_cost_usd=money(run.cost), request_calls=run.calls)
                 yield ServerSentEvent(json.dumps(usage), event="usage")
             yield ServerSentEvent("[DONE]")
         finally:

@@ -37,7 +37,7 @@ class Receipt:
             model=attributes.get("gen_ai.response.model") or attributes.get("gen_ai.request.model"),
             input_tokens=attributes.get("gen_ai.usage.input_tokens", 0),
             output_tokens=attributes.get("gen_ai.usage.output_tokens", 0),
-            cost_usd=_money(attributes.get("gen_ai.usage.cost.amount")),
+            cost_usd=money(attributes.get("gen_ai.usage.cost.amount")),
             estimated=attributes.get("costspan.usage.estimated", False),
             completed=attributes.get("costspan.stream.completed"),
         )
@@ -48,7 +48,8 @@ COST_DECIMALS = 10
 there, the event says 0.0006 where the float sum of its parts reads 0.0006000000000000001, and loses nothing."""
 
 
-def _money(amount: float | None) -> float | None:
+def money(amount: float | None) -> float | None:
+    """USD to the price data's precision, for the events the route sends."""
     return None if amount is None else round(amount, COST_DECIMALS)
 
 

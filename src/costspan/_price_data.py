@@ -105,7 +105,21 @@ def lookup(provider: str, model: str, service_tier: str | None) -> PriceTable:
         except LookupError:
             continue
         return _table(snapshot, found_provider, info, service_tier)
+    _bound_lookup_caches(snapshot)
     raise NoPrice(f"genai-prices has no price for {model=!r} on {provider=!r}")
+
+
+# genai-prices remembers its provider lookups per model name, and model names come from servers too: one that
+# makes names up would grow those caches without end. costspan resolves each model once into its own bounded
+# cache, so emptying genai-prices' when it outgrows this costs a lookup now and then, and bounds the memory.
+_LOOKUP_CACHE_BOUND = 128
+
+
+def _bound_lookup_caches(snapshot: object) -> None:
+    for name in ("_provider_cache", "_provider_misses", "_lookup_cache"):
+        cache = getattr(snapshot, name, None)
+        if isinstance(cache, dict | set) and len(cache) > _LOOKUP_CACHE_BOUND:
+            cache.clear()
 
 
 def _candidates(provider: str, model: str) -> Iterator[tuple[str | None, str]]:
