@@ -17,8 +17,10 @@ __all__ = ["serving"]
 @contextmanager
 def serving(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """The base URL of ``app`` served by uvicorn on ``host``:``port`` (0: a free port) until the block ends."""
-    # In-flight streams get two seconds to end once the block is left; then uvicorn cancels them.
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+    # In-flight streams get two seconds to end once the block is left; then uvicorn cancels them. No WebSocket
+    # route, so no WebSocket protocol: uvicorn 0.34's imports websockets' deprecated legacy API when websockets
+    # is installed (google-genai installs it), which warns.
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2, ws="none")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
