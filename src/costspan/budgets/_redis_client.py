@@ -161,7 +161,7 @@ class _SyncScript:
         try:
             if self._script is None:
                 self._script = self._cluster.client().register_script(self._text)
-            return self._script(keys, args)
+            return self._script(keys, args or [])  # redis-py 5.0's Script iterates args, None included
         except RedisClusterException as error:
             raise _unreachable(error) from error
 
@@ -185,6 +185,6 @@ class _AsyncScript:
         from redis.exceptions import RedisClusterException
 
         try:
-            return await self._script(keys, args)
+            return await self._script(keys, args or [])
         except RedisClusterException as error:
             raise _unreachable(error) from error
