@@ -59,8 +59,15 @@ def test_8_processes_write_one_ledger_and_the_report_matches_sqlite(
     summary = summarize(postgres_url, "model", period_of(since="2000-01-01", utc=True))
     assert summary.total.requests == 8 * CALLS
     assert summary.total.cost_usd == pytest.approx(sum(calls.values()), rel=1e-12)
-    for by in ("model", "user", "team", "day", "provider"):
+    for by in ("model", "user", "team", "day", "provider", "request"):
         assert _report(postgres_url, "--by", by) == _report(str(sqlite), "--by", by), by
+    for options in (("--by", "request", "--top", "25"), ("--by", "request", "--format", "json"), ("--top", "1")):
+        assert _report(postgres_url, *options) == _report(str(sqlite), *options), options
+    requests = json.loads(_report(postgres_url, "--by", "request", "--top", str(8 * CALLS), "--format", "json"))
+    named = [row for row in requests["rows"] if not row["key"].startswith("(unnamed) ")]
+    assert {row["key"].split()[0] for row in named} == {"digest-0", "digest-1"}
+    assert sum(row["requests"] for row in requests["rows"]) == 8 * CALLS
+    assert len(requests["rows"]) == len(named) + 8 * CALLS - sum(row["requests"] for row in named)
     assert json.loads(_report(postgres_url, "--format", "json"))["total"]["requests"] == 8 * CALLS
 
 
