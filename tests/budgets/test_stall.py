@@ -1,13 +1,16 @@
 """A Redis that stalls for a few hundred milliseconds (SIGSTOP, then SIGCONT): settlements that time out are kept
 in the budget's journal and applied exactly once when Redis answers again; calls let through unchecked meanwhile
 are counted, and their cost is added to the budget once it answers. After the stall, spent is the sum of the
-settled costs, and nothing stays reserved."""
+settled costs, and nothing stays reserved. A process that ends right after the stall applies its journal as it
+exits."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,3 +53,44 @@ async def test_a_stall_loses_no_spend(own_redis: RedisServer, way: Way) -> None:
     time.sleep(1.5)  # the journal's next round, had it kept anything twice
     assert round(await way.spent(budget), 9) == 2.0
     assert (budget.unchecked, budget.journaled) == (3, 0)
+
+
+EXITS_AFTER_A_STALL = """
+import sys
+from costspan.budgets import Budget
+budget = Budget(100.0, store=sys.argv[1], name=sys.argv[2])
+budget.settle(budget.reserve(None, 0.5), 0.5)
+held = budget.reserve(None, 0.5)
+print("ready", flush=True)
+sys.stdin.readline()  # Redis is stalled
+unchecked = budget.reserve(None, 0.5)  # times out: let through unchecked, and Redis is left alone a second
+budget.settle(held, 0.25)  # not sent: kept in the journal
+budget.settle(unchecked, 0.125)
+print(budget.journaled, flush=True)
+sys.stdin.readline()  # Redis answers again: the process ends at once, before the journal's next round
+"""
+
+
+def test_a_process_ending_after_a_stall_applies_its_journal(own_redis: RedisServer) -> None:
+    name = f"exits-{time.time_ns()}"
+    worker = subprocess.Popen(
+        [sys.executable, "-c", EXITS_AFTER_A_STALL, own_redis.url, name],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdin is not None and worker.stdout is not None
+    try:
+        assert worker.stdout.readline() == "ready\n"
+        with stalled(own_redis):
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+            assert worker.stdout.readline() == "2\n"
+        _, errors = worker.communicate("go\n", timeout=30)
+    finally:
+        worker.kill()
+    assert worker.returncode == 0, errors
+    assert "their cost is not counted" not in errors
+    budget = Budget(100.0, store=own_redis.url, name=name)
+    assert (budget.spent(), budget.reserved()) == (0.875, 0.0)

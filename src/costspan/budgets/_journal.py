@@ -9,13 +9,20 @@ reach the store, only its reply lost, counts nothing again.
 
 The journal is bounded (``JOURNAL_BOUND`` entries per budget): past that, the oldest entry is dropped, with a
 warning and the ``dropped`` count, rather than growing without end during a long outage.
+
+The retrying thread is a daemon, so a process's normal exit does not wait for it: at exit, what the journals still
+hold is applied if the store takes it within ``EXIT_WAIT`` seconds (a worker that ends right after an outage, a
+Redis Cluster's failover, would otherwise take those calls' cost with it); what it does not take is lost, with a
+warning.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple
@@ -26,6 +33,8 @@ __all__ = ["JOURNAL_BOUND", "RETRY_EVERY", "Entry", "Journal"]
 
 JOURNAL_BOUND = 100_000
 RETRY_EVERY = 1.0  # seconds between attempts while the store does not answer
+EXIT_WAIT = 2.0  # seconds a process's normal exit gives its journals to be applied
+_EXIT_RETRY = 0.1  # seconds between attempts at exit (a failed Redis is left alone for a second: see _redis)
 _log = logging.getLogger("costspan")
 
 
@@ -66,6 +75,7 @@ class Journal:
                         JOURNAL_BOUND,
                     )
             self._entries.append(entry)
+            _holding.add(self)
             if self._worker is None:
                 self._worker = threading.Thread(target=self._run, name="costspan-budget-journal", daemon=True)
                 self._worker.start()
@@ -97,6 +107,30 @@ class Journal:
                 with self._lock:
                     if not self._entries:  # else one was added since: go on
                         self._worker = None
+                        _holding.discard(self)
                         return
             else:
                 time.sleep(RETRY_EVERY)
+
+    def drain(self, deadline: float) -> None:
+        """Apply what the store takes until the journal is empty or ``deadline`` (time.monotonic) passes; what is
+        left then is lost, with a warning."""
+        while not self.flush():
+            if time.monotonic() + _EXIT_RETRY > deadline:
+                _log.warning(
+                    "costspan: budget %r ends with %d settlements its store did not take; their cost is not counted",
+                    self._name,
+                    len(self),
+                )
+                return
+            time.sleep(_EXIT_RETRY)
+
+
+_holding: weakref.WeakSet[Journal] = weakref.WeakSet()  # journals holding entries
+
+
+@atexit.register
+def _drain_at_exit() -> None:
+    deadline = time.monotonic() + EXIT_WAIT
+    for journal in list(_holding):
+        journal.drain(deadline)
