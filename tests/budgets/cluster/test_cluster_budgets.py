@@ -24,6 +24,7 @@ from costspan.testing import ProviderServer
 from support import API_KEY
 
 MESSAGES = [{"role": "user", "content": "Summarise the quarterly report in three bullet points, please."}]
+SPEND_BETWEEN = 0.0005  # USD counted before the kill and again after the failover: some 26 calls each time
 
 
 def _store(kind: str, cluster: Cluster) -> Any:
@@ -90,9 +91,11 @@ def test_eight_processes_on_one_cluster_budget(redis_cluster: Cluster, server: P
 
 
 def test_a_master_killed_mid_run_fails_over(tmp_path: Path, server: ProviderServer, instrument: Any, otel: Any) -> None:
-    """Eight processes make calls on one cluster budget; the master holding it is killed (SIGKILL) mid-run. The
+    """Four processes make calls on one cluster budget; the master holding it is killed (SIGKILL) mid-run. The
     calls go on, let through unchecked (on_store_error="allow") until its replica is promoted and then counted
-    again; nothing is counted twice; and once the failover is over, the budget counts exactly."""
+    again; once the failover is over (and each worker's journal applied, at its exit at the latest), every call
+    is counted exactly once. (Four, not eight: each worker spends some 6 s of CPU importing the SDKs, and the
+    eight-process race is test_eight_processes_on_one_cluster_budget.)"""
     cluster = Cluster(tmp_path / "cluster")
     try:
         cluster.start()
@@ -108,7 +111,7 @@ def _fail_over_mid_run(cluster: Cluster, tmp_path: Path, server: ProviderServer,
     options = {"budget": config, "base_url": server.openai_base_url, "calls": 3000, "stop": str(stop)}
     outage = _Outage(cluster, costspan.Budget(**config), stop)
     threading.Thread(target=outage.run, daemon=True).start()
-    results = run_workers(CALL_WORKER, [[json.dumps(options)]] * 8)
+    results = run_workers(CALL_WORKER, [[json.dumps(options)]] * 4)
     outage.done.wait(300)
     assert outage.error is None, outage.error
     calls = [call for result in results for call in result["calls"]]
@@ -117,10 +120,11 @@ def _fail_over_mid_run(cluster: Cluster, tmp_path: Path, server: ProviderServer,
     unchecked = [cost for cost, errored in calls if errored]
     assert unchecked, "the master was killed while calls were made: some met its outage"
     assert clean, "calls were counted (the outage thread saw spend grow before the kill and after the failover)"
-    spent = round(budget.spent() * NANOS)
-    # Every call that met no store error is counted once; one that met one, at most once (counted when only its
-    # reservation failed, lost when its settlement did): never twice.
-    assert nanos(clean) <= spent <= nanos(clean) + nanos(unchecked)
+    # Every call counts exactly once: those that met no store error, and those let through unchecked or whose
+    # settlement the dying master never answered (kept in their worker's journal, applied once the replica was
+    # promoted).
+    assert round(budget.spent() * NANOS) == nanos(clean) + nanos(unchecked)
+    assert budget.reserved() == 0.0
     assert budget.store_errors == 0, "the outage was watched through another Budget object"
 
     # After the failover, every call counts exactly.
@@ -146,12 +150,12 @@ class _Outage:
 
     def run(self) -> None:
         try:
-            self._wait_for_spend(0.002)
+            self._wait_for_spend(SPEND_BETWEEN)
             key = _keys(self.cluster, self.budget.name)[0].decode()
             master = self.cluster.master_of(key)
             self.cluster.kill(master)
             self.cluster.await_failover(key, master)
-            self._wait_for_spend(self._wait_for_spend(0) + 0.002)
+            self._wait_for_spend(self._wait_for_spend(0) + SPEND_BETWEEN)
         except BaseException as error:  # reported by the test
             self.error = error
         finally:
