@@ -102,12 +102,18 @@ class RedisServer:
     """A redis-server of the test's own: loopback, a free port, a temporary directory, no persistence."""
 
     def __init__(
-        self, directory: Path, password: str | None = None, cluster: bool = False, persistent: bool = False
+        self,
+        directory: Path,
+        password: str | None = None,
+        cluster: bool = False,
+        persistent: bool = False,
+        backlog: int = 511,
     ) -> None:
         self.directory = directory
         self.password = password
         self.cluster = cluster
         self.persistent = persistent  # an append-only file written at every step: a restart keeps the data
+        self.backlog = backlog  # connections the kernel completes before Redis accepts them (tcp-backlog)
         self.port = free_port(cluster)
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -135,7 +141,7 @@ class RedisServer:
         command = [binary("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         command += ["--appendonly", "yes" if self.persistent else "no", "--appendfsync", "always"]
         command += ["--dir", str(self.directory), "--unixsocket", "redis.sock"]
-        command += ["--unixsocketperm", "700"]
+        command += ["--unixsocketperm", "700", "--tcp-backlog", str(self.backlog)]
         if self.password:
             command += ["--requirepass", self.password]
         if self.cluster:
