@@ -25,6 +25,28 @@ import costspan
 MESSAGES = [{"role": "user", "content": "Summarise the quarterly report in three bullet points, please."}]
 
 
+def call(client: openai.OpenAI, index: int) -> None:
+    """One call as users write it (the budget tests' calls): an odd ``index`` is a stream read inline, an even one
+    a plain call."""
+    if index % 2:
+        for _ in client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, max_tokens=16, stream=True):
+            pass
+    else:
+        client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, max_tokens=16)
+
+
+async def acall(client: openai.AsyncOpenAI, index: int) -> None:
+    """:func:`call` on an async client."""
+    if index % 2:
+        stream = await client.chat.completions.create(
+            model="gpt-4.1-mini", messages=MESSAGES, max_tokens=16, stream=True
+        )
+        async for _ in stream:
+            pass
+    else:
+        await client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, max_tokens=16)
+
+
 def main() -> None:
     options = json.loads(sys.argv[1])
     exporter = InMemorySpanExporter()
@@ -44,13 +66,7 @@ def main() -> None:
             break
         errors = budget.store_errors
         try:
-            if index % 2:
-                for _ in client.chat.completions.create(
-                    model="gpt-4.1-mini", messages=MESSAGES, max_tokens=16, stream=True
-                ):
-                    pass
-            else:
-                client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, max_tokens=16)
+            call(client, index)
         except costspan.BudgetExceededError as error:
             refusals.append({key: getattr(error, key) for key in ("spent", "reserved", "limit", "estimate")})
         errored.append(budget.store_errors > errors)

@@ -7,13 +7,12 @@ import asyncio
 from typing import Any
 
 import openai
+from budgets.call_worker import acall
 from budgets.helpers import RedisServer, Stores, check_race, race_real_calls
 
 import costspan
 from costspan.testing import ProviderServer
 from support import API_KEY
-
-MESSAGES = [{"role": "user", "content": "Summarise the quarterly report in three bullet points, please."}]
 
 
 def test_eight_processes_fifty_calls_each(redis_server: RedisServer, server: ProviderServer) -> None:
@@ -28,14 +27,7 @@ async def test_two_hundred_asyncio_calls(stores: Stores, server: ProviderServer,
 
         async def call(index: int) -> None:
             try:
-                if index % 2:
-                    stream = await client.chat.completions.create(
-                        model="gpt-4.1-mini", messages=MESSAGES, max_tokens=16, stream=True
-                    )
-                    async for _ in stream:
-                        pass
-                else:
-                    await client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, max_tokens=16)
+                await acall(client, index)
             except costspan.BudgetExceededError as error:
                 refusals.append({key: getattr(error, key) for key in ("spent", "reserved", "limit", "estimate")})
 

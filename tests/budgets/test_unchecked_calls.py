@@ -16,6 +16,8 @@ from typing import Any
 
 import openai
 import pytest
+from budgets.call_worker import acall
+from budgets.call_worker import call as chat_call
 from budgets.helpers import RedisServer, nanos
 from budgets.test_stall import stalled
 
@@ -23,7 +25,6 @@ from costspan.budgets import Budget
 from costspan.testing import ProviderServer
 from support import API_KEY
 
-MESSAGES = [{"role": "user", "content": "Summarise the quarterly report in three bullet points, please."}]
 CALLS = 100
 STALL = 1.5  # seconds: longer than a connect timeout, and than the second a failed store is left alone
 
@@ -69,14 +70,7 @@ async def test_asyncio_calls_during_a_stall_are_all_counted(
 
         async def call(index: int) -> None:
             await asyncio.sleep(index * STALL / CALLS)  # spread over the stall, some before it
-            if index % 2:
-                stream = await client.chat.completions.create(
-                    model="gpt-4.1-mini", messages=MESSAGES, max_tokens=16, stream=True
-                )
-                async for _ in stream:
-                    pass
-            else:
-                await client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, max_tokens=16)
+            await acall(client, index)
 
         calls = asyncio.gather(*(call(index) for index in range(CALLS)))
         await asyncio.sleep(0.1)
@@ -97,13 +91,7 @@ def test_threads_calls_during_a_stall_are_all_counted(
         def call(index: int) -> None:
             time.sleep(index * STALL / CALLS)
             try:
-                if index % 2:
-                    for _ in client.chat.completions.create(
-                        model="gpt-4.1-mini", messages=MESSAGES, max_tokens=16, stream=True
-                    ):
-                        pass
-                else:
-                    client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, max_tokens=16)
+                chat_call(client, index)
             except BaseException as failure:
                 failures.append(failure)
 
