@@ -52,13 +52,15 @@ def span_costs(otel: Any) -> list[float]:
 
 
 def wait_settled(budget: Budget, costs: list[float], caplog: pytest.LogCaptureFixture) -> None:
-    assert any("Timeout connecting" in message for message in caplog.messages), "no call met a connect timeout"
-    deadline = time.monotonic() + 10
+    failures = {message.rpartition(": ")[2] for message in caplog.messages if "store failed" in message}
+    assert "Timeout connecting to server" in failures, f"no call met a connect timeout: {failures}"
+    assert budget.unchecked > 0, "the stall let no call through unchecked: the test proves nothing"
+    deadline = time.monotonic() + 30  # the journal is retried every second; a loaded machine is slow
     while budget.journaled and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert budget.journaled == 0
-    assert budget.unchecked > 0, "the stall let no call through unchecked: the test proves nothing"
-    assert (round(budget.spent() * 1e9), budget.reserved()) == (nanos(costs), 0.0)
+    assert budget.journaled == 0, "the journal was never applied"
+    counted = (round(budget.spent() * 1e9), budget.reserved())
+    assert counted == (nanos(costs), 0.0), f"{budget.unchecked} calls let through unchecked"
 
 
 async def test_asyncio_calls_during_a_stall_are_all_counted(
