@@ -113,17 +113,17 @@ class Journal:
                 time.sleep(RETRY_EVERY)
 
     def drain(self, deadline: float) -> None:
-        """Apply what the store takes until the journal is empty or ``deadline`` (time.monotonic) passes; what is
-        left then is lost, with a warning."""
-        while not self.flush():
-            if time.monotonic() + _EXIT_RETRY > deadline:
-                _log.warning(
-                    "costspan: budget %r ends with %d settlements its store did not take; their cost is not counted",
-                    self._name,
-                    len(self),
-                )
-                return
+        """Apply what the store takes until the journal is empty or ``deadline`` (time.monotonic) passes."""
+        while not self.flush() and time.monotonic() + _EXIT_RETRY < deadline:
             time.sleep(_EXIT_RETRY)
+
+    def warn_lost(self) -> None:
+        if self._entries:
+            _log.warning(
+                "costspan: budget %r ends with %d settlements its store did not take; their cost is not counted",
+                self._name,
+                len(self._entries),
+            )
 
 
 _holding: weakref.WeakSet[Journal] = weakref.WeakSet()  # journals holding entries
@@ -131,6 +131,19 @@ _holding: weakref.WeakSet[Journal] = weakref.WeakSet()  # journals holding entri
 
 @atexit.register
 def _drain_at_exit() -> None:
+    """In a thread of its own, waited for ``EXIT_WAIT`` seconds at most: a store client of the user's without a
+    timeout, facing a stalled server, cannot hold the process's exit."""
+    journals = list(_holding)
+    if not journals:
+        return
     deadline = time.monotonic() + EXIT_WAIT
-    for journal in list(_holding):
-        journal.drain(deadline)
+
+    def drain_all() -> None:
+        for journal in journals:
+            journal.drain(deadline)
+
+    drainer = threading.Thread(target=drain_all, name="costspan-budget-exit", daemon=True)
+    drainer.start()
+    drainer.join(EXIT_WAIT + _EXIT_RETRY)
+    for journal in journals:
+        journal.warn_lost()
