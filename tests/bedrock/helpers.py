@@ -13,6 +13,16 @@ from costspan.testing import ProviderServer
 MESSAGES = [{"role": "user", "content": [{"text": "Summarise the quarterly report in three bullet points."}]}]
 CLAUDE = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 
+M = 1e-6  # USD per token, for prices given per million tokens (MTok)
+# USD per MTok, from genai-prices' data (provider "aws"): Bedrock's in-region and regional (us., eu.) Claude ids
+# cost 10% more than the global cross-region profile's.
+HAIKU_REGIONAL = {"input": 1.1, "output": 5.5, "read": 0.11, "write": 1.375}
+HAIKU_GLOBAL = {"input": 1.0, "output": 5.0}
+NOVA_PRO = {"input": 0.8, "output": 3.2, "read": 0.2}
+NOVA_LITE = {"input": 0.06, "output": 0.24}
+LLAMA_31_70B = {"input": 0.72, "output": 0.72}
+MISTRAL_LARGE = {"input": 4.0, "output": 12.0}
+
 
 def bedrock_client(server: ProviderServer, service: str = "bedrock-runtime") -> Any:
     return boto3.client(

@@ -10,23 +10,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from bedrock.helpers import CLAUDE, MESSAGES, bedrock_client, converse, text_of
+from bedrock.helpers import (
+    CLAUDE,
+    HAIKU_GLOBAL,
+    HAIKU_REGIONAL,
+    LLAMA_31_70B,
+    MESSAGES,
+    MISTRAL_LARGE,
+    NOVA_LITE,
+    NOVA_PRO,
+    M,
+    bedrock_client,
+    converse,
+    text_of,
+)
 from botocore.exceptions import ClientError, EventStreamError
 
 import costspan
 from costspan.budgets import Budget, BudgetExceededError
 from costspan.testing import ProviderServer, Reply
-
-M = 1e-6  # USD per token, for prices given per million tokens (MTok)
-
-# USD per MTok, from genai-prices' data (provider "aws"): Bedrock's in-region and regional (us., eu.) Claude ids
-# cost 10% more than the global cross-region profile's.
-HAIKU_REGIONAL = {"input": 1.1, "output": 5.5, "read": 0.11, "write": 1.375}
-HAIKU_GLOBAL = {"input": 1.0, "output": 5.0}
-NOVA_PRO = {"input": 0.8, "output": 3.2, "read": 0.2}
-NOVA_LITE = {"input": 0.06, "output": 0.24}
-LLAMA_31_70B = {"input": 0.72, "output": 0.72}
-MISTRAL_LARGE = {"input": 4.0, "output": 12.0}
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,17 @@ of the shared machinery, whose request is the operation's parameters; a streamin
 Usage: Converse's ``usage`` (``inputTokens`` without cache reads and writes, which costspan adds, as for
 Anthropic), ConverseStream's in its closing ``metadata`` event. InvokeModel's body is the model's own (Anthropic,
 Llama, Mistral, Nova, ...) and is the user's to read: its counts come from Bedrock's ``X-Amzn-Bedrock-*-Token-Count``
-response headers, which every model has; InvokeModelWithResponseStream's from the
-``amazon-bedrock-invocationMetrics`` of its last chunk, and its text from each chunk's body (the shapes of
-Anthropic, Llama, Mistral and Nova). A stream that ends before its counts has exact nothing: input is estimated
-from the request, output from the text streamed.
+response headers, which every model has. Only when they are missing (a proxy that drops them) is the body read, and
+put back unread for the user, for the counts its family carries (Anthropic's ``usage``, Nova's ``usage``, Llama's
+``prompt_token_count`` and ``generation_token_count``; Mistral's body has none, so its text makes an estimate).
+InvokeModelWithResponseStream's counts come from the ``amazon-bedrock-invocationMetrics`` of its last chunk, and its
+text and stop reason from each chunk's body (the shapes of Anthropic, Llama, Mistral and Nova). A stream that ends
+before its counts has exact nothing: input is estimated from the request, output from the text streamed.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -133,8 +136,9 @@ def _read_event(call: Call, event: Any) -> bool:
     return False
 
 
-# An InvokeModel body's output bound, by model family: Anthropic, Llama, Mistral; Nova's is in inferenceConfig.
-_MAX_TOKENS_KEYS = ("max_tokens", "max_gen_len", "max_new_tokens")
+# An InvokeModel body's output bound, by model family: Anthropic and Mistral, Llama; Nova's is in inferenceConfig,
+# as maxTokens (or max_new_tokens, in AWS's first Nova examples); so are its topP and top_p.
+_MAX_TOKENS_KEYS = ("max_tokens", "max_gen_len", "maxTokens", "max_new_tokens")
 _HEADER = "x-amzn-bedrock-{}-token-count"
 
 
@@ -157,7 +161,11 @@ def _start_invoke(call: Call, instance: Any, kwargs: dict[str, Any], stream: boo
     sent = {
         "modelId": kwargs["params"].get("modelId"),
         **request,
-        "inferenceConfig": {"maxTokens": bound, "temperature": config.get("temperature"), "topP": config.get("top_p")},
+        "inferenceConfig": {
+            "maxTokens": bound,
+            "temperature": config.get("temperature"),
+            "topP": config.get("topP", config.get("top_p")),
+        },
     }
     _start(call, instance, {"params": sent}, stream)
     return kwargs
@@ -180,9 +188,13 @@ def _header_count(call: Call, headers: Mapping[str, Any], kind: str, required: b
 
 
 def _read_invoke(call: Call, response: Any) -> None:
-    """InvokeModel: the counts Bedrock puts in the response headers; the body stays unread for the user."""
+    """InvokeModel: the counts Bedrock puts in the response headers; the body stays unread for the user unless
+    they are missing."""
     _read_metadata(call, response)
     headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
+    if _HEADER.format("input") not in headers and _HEADER.format("output") not in headers:
+        _read_invoke_body(call, response)
+        return
     usage = {
         "inputTokens": _header_count(call, headers, "input", required=True),
         "outputTokens": _header_count(call, headers, "output", required=True),
@@ -190,6 +202,55 @@ def _read_invoke(call: Call, response: Any) -> None:
         "cacheWriteInputTokens": _header_count(call, headers, "cache-write-input", required=False),
     }
     _read_usage(call, usage)
+
+
+def _read_invoke_body(call: Call, response: dict[str, Any]) -> None:
+    """The counts of the body, read whole and put back as an unread StreamingBody of the same bytes (a read that
+    fails raises here, is logged, and leaves the body as it is)."""
+    from botocore.response import StreamingBody
+
+    data = response["body"].read()
+    response["body"] = StreamingBody(io.BytesIO(data), len(data))
+    try:
+        decoded = json.loads(data)
+    except ValueError:
+        decoded = None
+    decoded = decoded if isinstance(decoded, dict) else {}
+    _read_usage(call, _body_usage(decoded))
+    if not call.usage_seen:
+        text = _body_text(decoded)
+        if isinstance(text, str):
+            call.output_parts.append(text)
+
+
+def _body_usage(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A complete InvokeModel body's counts, in Converse's shape: Anthropic's or Nova's ``usage``, Llama's
+    top-level counts; {} for a body that has none (Mistral's)."""
+    usage = body.get("usage")
+    if isinstance(usage, Mapping) and "input_tokens" in usage:
+        return {
+            "inputTokens": usage.get("input_tokens"),
+            "outputTokens": usage.get("output_tokens"),
+            "cacheReadInputTokens": usage.get("cache_read_input_tokens"),
+            "cacheWriteInputTokens": usage.get("cache_creation_input_tokens"),
+        }
+    if isinstance(usage, Mapping):
+        return {
+            "inputTokens": usage.get("inputTokens"),
+            "outputTokens": usage.get("outputTokens"),
+            "cacheReadInputTokens": usage.get("cacheReadInputTokenCount"),
+            "cacheWriteInputTokens": usage.get("cacheWriteInputTokenCount"),
+        }
+    return {"inputTokens": body.get("prompt_token_count"), "outputTokens": body.get("generation_token_count")}
+
+
+def _body_text(body: Mapping[str, Any]) -> Any:
+    """A complete InvokeModel body's text: Anthropic's and Nova's first content block, Mistral's first output,
+    Llama's generation."""
+    content = body.get("content") or ((body.get("output") or {}).get("message") or {}).get("content")
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return content[0].get("text")
+    return _chunk_text(body)
 
 
 _METRICS = "amazon-bedrock-invocationMetrics"
@@ -216,10 +277,27 @@ def _read_invoke_chunk(call: Call, event: Any) -> bool:
     if isinstance(text, str) and text:
         call.output_chars += len(text)
         call.output_parts.append(text)
+    reason = _chunk_stop_reason(decoded)
+    if isinstance(reason, str):
+        call.finish_reasons = [reason]
     metrics = decoded.get(_METRICS)
     if metrics is not None:
         _read_invocation_metrics(call, metrics)
     return False
+
+
+def _chunk_stop_reason(event: Mapping[str, Any]) -> Any:
+    """The stop reason one model's chunk carries, if any: Llama's, Mistral's output's, Nova's messageStop's,
+    Anthropic's message_delta's."""
+    reason = event.get("stop_reason")
+    if reason is not None:
+        return reason
+    outputs = event.get("outputs")
+    if isinstance(outputs, list) and outputs and isinstance(outputs[0], dict):
+        return outputs[0].get("stop_reason")
+    stop = event.get("messageStop")
+    delta = stop if isinstance(stop, dict) else event.get("delta")
+    return delta.get("stopReason", delta.get("stop_reason")) if isinstance(delta, dict) else None
 
 
 def _read_invocation_metrics(call: Call, metrics: Any) -> None:

@@ -25,7 +25,7 @@ from .wire import (
     with_headers,
 )
 
-__all__ = ["ROUTES", "is_anthropic", "not_found"]
+__all__ = ["ROUTES", "bedrock_error", "bedrock_invoke", "bedrock_invoke_stream", "is_anthropic", "not_found"]
 
 _VERTEX = r"^(?:/v1)?/projects/[^/]+/locations/[^/]+/publishers/anthropic/models/"
 _SSE = "text/event-stream; charset=utf-8"
@@ -210,22 +210,27 @@ def _characters(value: Any) -> int:
     return sum(_characters(item) for item in value) if isinstance(value, list) else 0
 
 
-def _bedrock_invoke(request: RecordedRequest, reply: Reply, match: re.Match[str]) -> Response:
+def bedrock_invoke(request: RecordedRequest, reply: Reply, match: re.Match[str]) -> Response:
+    """InvokeModel with an Anthropic body (bedrock_wire routes each model family)."""
     usage = _usage(reply)
     message = _message(reply, _path_model(reply, match), "".join(text_pieces(reply)), usage)
     counts = {
         "x-amzn-bedrock-input-token-count": str(usage.get("input_tokens", 0)),
         "x-amzn-bedrock-output-token-count": str(usage.get("output_tokens", 0)),
+        "x-amzn-bedrock-cache-read-input-token-count": str(usage.get("cache_read_input_tokens", 0)),
+        "x-amzn-bedrock-cache-write-input-token-count": str(usage.get("cache_creation_input_tokens", 0)),
         "x-amzn-bedrock-invocation-latency": "100",
     }
     return JsonResponse(200, message, with_headers(reply, {"x-amzn-requestid": str(uuid.uuid4()), **counts}))
 
 
-def _bedrock_stream(request: RecordedRequest, reply: Reply, match: re.Match[str]) -> Response:
+def bedrock_invoke_stream(request: RecordedRequest, reply: Reply, match: re.Match[str]) -> Response:
     usage = _usage(reply)
     metrics = {
         "inputTokenCount": usage.get("input_tokens", 0),
         "outputTokenCount": usage.get("output_tokens", output_tokens(reply)),
+        "cacheReadInputTokenCount": usage.get("cache_read_input_tokens", 0),
+        "cacheWriteInputTokenCount": usage.get("cache_creation_input_tokens", 0),
         "invocationLatency": 100,
         "firstByteLatency": 10,
     }
@@ -248,6 +253,4 @@ ROUTES = (
         _vertex,
         error_response,
     ),
-    Route(re.compile(r"^/model/(?P<model>[^/]+)/invoke$"), _bedrock_invoke, bedrock_error),
-    Route(re.compile(r"^/model/(?P<model>[^/]+)/invoke-with-response-stream$"), _bedrock_stream, bedrock_error),
 )
