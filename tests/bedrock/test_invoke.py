@@ -143,7 +143,10 @@ def test_cost_from_bedrocks_counts(
 ) -> None:
     ledger = tmp_path / "ledger.db"
     instrument(ledger=ledger)
-    server.push(Reply(text="one two three four", chunks=4, usage=family.usage))
+    request_id = str(uuid.uuid4())
+    server.push(
+        Reply(text="one two three four", chunks=4, usage=family.usage, headers={"x-amzn-requestid": request_id})
+    )
     assert invoke(bedrock_client(server), family, stream) == "one two three four"
     span = otel.span()
     attributes = span.attributes
@@ -166,6 +169,7 @@ def test_cost_from_bedrocks_counts(
         0,
     )
     assert row["cache_read_tokens"] == family.tokens.get("cache_read.input_tokens", 0)
+    assert row["request_id"] == attributes["aws.request_id"] == request_id
 
 
 @each_family

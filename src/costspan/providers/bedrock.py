@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv._incubating.attributes.aws_attributes import AWS_REQUEST_ID
 
 from .._call import Call
 from .._endpoint import Endpoint
@@ -72,7 +73,13 @@ def _start_converse(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[s
 
 
 def _start_converse_stream(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    return _start(call, instance, kwargs, stream=True)
+    return _answered(call, _start(call, instance, kwargs, stream=True))
+
+
+def _answered(call: Call, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A streaming operation's send also hands back the response around the stream, whose metadata (the request
+    id) the stream's reader never sees."""
+    return {**kwargs, "answered": lambda response: _read_metadata(call, response)}
 
 
 def _read_usage(call: Call, usage: Any) -> None:
@@ -95,10 +102,13 @@ def _read_usage(call: Call, usage: Any) -> None:
 
 
 def _read_metadata(call: Call, response: Mapping[str, Any]) -> None:
+    """Bedrock's request id (x-amzn-requestid) as ``aws.request_id``, the attribute the semantic conventions and
+    OpenTelemetry's botocore instrumentation give it. Not ``gen_ai.response.id``: that is the completion's own id,
+    which Bedrock's responses do not carry (Converse's has none; an InvokeModel body's is the model's, unread)."""
     metadata = response.get("ResponseMetadata")
     request_id = metadata.get("RequestId") if isinstance(metadata, Mapping) else None
     if isinstance(request_id, str):
-        call.response_id = request_id
+        call.set_response_attribute(AWS_REQUEST_ID, request_id)
 
 
 def _read_converse(call: Call, response: Any) -> None:
@@ -176,7 +186,7 @@ def _start_invoke_plain(call: Call, instance: Any, kwargs: dict[str, Any]) -> di
 
 
 def _start_invoke_stream(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    return _start_invoke(call, instance, kwargs, stream=True)
+    return _answered(call, _start_invoke(call, instance, kwargs, stream=True))
 
 
 def _header_count(call: Call, headers: Mapping[str, Any], kind: str, required: bool) -> int | None:
@@ -354,8 +364,10 @@ def _make_api_call(traced: dict[str, tuple[Wrapper, str | None]]) -> Wrapper:
             return tracer(lambda params: wrapped(operation, params), instance, (), {"params": params})
         response: dict[str, Any] = {}
 
-        def send(params: dict[str, Any]) -> Any:
+        def send(params: dict[str, Any], answered: Callable[[dict[str, Any]], None] | None = None) -> Any:
             response.update(wrapped(operation, params))
+            if answered is not None:  # None: costspan could not begin the call, and sends it untraced
+                answered(response)
             return response[stream_key]
 
         response[stream_key] = tracer(send, instance, (), {"params": params})
