@@ -13,7 +13,10 @@ from typing import Any
 
 import openai
 import pytest
+from bedrock.helpers import CLAUDE, bedrock_client
+from bedrock.helpers import text_of as bedrock_text
 from core.test_security import SECRET_ANSWER, SECRET_HEADER, SECRET_PROMPT, SECRET_SYSTEM
+from gemini.helpers import gemini_client
 from providers import PROVIDERS, WAYS, ProviderUnderTest
 
 import costspan
@@ -83,6 +86,71 @@ def test_content_only_when_asked_and_never_in_metrics_or_the_ledger(
         assert json.loads(span.attributes[INPUT]) == [user]
         assert json.loads(span.attributes[SYSTEM]) == system
     assert json.loads(span.attributes[OUTPUT]) == answer
+    not_on_the_span = exported.replace(span.to_json(), "")
+    for secret in (SECRET_PROMPT, SECRET_SYSTEM, SECRET_ANSWER):
+        assert secret not in not_on_the_span
+
+
+def _gemini_call(server: ProviderServer, stream: bool) -> str:
+    client = gemini_client(server)  # kept: a client that is collected closes its connections
+    models = client.models
+    arguments = {
+        "model": "gemini-2.5-flash",
+        "contents": SECRET_PROMPT,
+        "config": {"system_instruction": SECRET_SYSTEM},
+    }
+    if not stream:
+        return models.generate_content(**arguments).text
+    return "".join(chunk.text or "" for chunk in models.generate_content_stream(**arguments))
+
+
+def _converse_call(server: ProviderServer, stream: bool) -> str:
+    client = bedrock_client(server)
+    messages = [{"role": "user", "content": [{"text": SECRET_PROMPT}]}]
+    arguments = {"modelId": CLAUDE, "messages": messages, "system": [{"text": SECRET_SYSTEM}]}
+    if not stream:
+        return bedrock_text(client.converse(**arguments))
+    return bedrock_text(list(client.converse_stream(**arguments)["stream"]))
+
+
+@pytest.mark.parametrize("capture", ["off", "option", "variable"])
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("call", [_gemini_call, _converse_call], ids=["gemini", "bedrock-converse"])
+def test_gemini_and_converse_capture_only_when_asked(
+    call: Callable[[ProviderServer, bool], str],
+    stream: bool,
+    capture: str,
+    instrument: Callable[..., None],
+    server: ProviderServer,
+    otel: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """google-genai's generate_content and Bedrock's Converse: the same opt-in as the others. Off, no content
+    anywhere; on, the span's messages in the conventions' shape (Gemini's "model" role is "assistant"), and
+    nowhere else."""
+    caplog.set_level(logging.DEBUG, logger="costspan")
+    if capture == "variable":
+        monkeypatch.setenv(CAPTURE, "true")
+    ledger_file = tmp_path / "ledger.db"
+    instrument(ledger=ledger_file, **({"capture_content": True} if capture == "option" else {}))
+    server.push(Reply(text=SECRET_ANSWER, chunks=3))
+    assert call(server, stream) == SECRET_ANSWER
+    exported = _everything_exported(otel, caplog, ledger_file)
+    span = otel.span()
+    if capture == "off":
+        for secret in (SECRET_PROMPT, SECRET_SYSTEM, SECRET_ANSWER):
+            assert secret not in exported
+        assert not {INPUT, OUTPUT, SYSTEM} & set(span.attributes)
+        return
+    reason = span.attributes["gen_ai.response.finish_reasons"][0]
+    assert json.loads(span.attributes[INPUT]) == [
+        {"role": "user", "parts": [{"type": "text", "content": SECRET_PROMPT}]}
+    ]
+    assert json.loads(span.attributes[SYSTEM]) == [{"type": "text", "content": SECRET_SYSTEM}]
+    answer = {"role": "assistant", "parts": [{"type": "text", "content": SECRET_ANSWER}], "finish_reason": reason}
+    assert json.loads(span.attributes[OUTPUT]) == [answer]
     not_on_the_span = exported.replace(span.to_json(), "")
     for secret in (SECRET_PROMPT, SECRET_SYSTEM, SECRET_ANSWER):
         assert secret not in not_on_the_span

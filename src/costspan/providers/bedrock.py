@@ -29,6 +29,7 @@ from typing import Any
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv._incubating.attributes.aws_attributes import AWS_REQUEST_ID
 
+from .. import _content as content
 from .._call import Call
 from .._endpoint import Endpoint
 from .._pipeline import Pipeline
@@ -69,11 +70,52 @@ def _start(call: Call, instance: Any, kwargs: dict[str, Any], stream: bool) -> d
 
 
 def _start_converse(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    _capture_input(call, kwargs["params"])
     return _start(call, instance, kwargs, stream=False)
 
 
 def _start_converse_stream(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    _capture_input(call, kwargs["params"])
+    if call.content is not None:
+        call.read_chunk = _read_event_keeping_text
     return _answered(call, _start(call, instance, kwargs, stream=True))
+
+
+def _capture_input(call: Call, params: Mapping[str, Any]) -> None:
+    """With content capture on: Converse's messages and system prompt, in the conventions' parts."""
+    if not call.options.capture_content:
+        return
+    messages = [
+        content.message(content.field(item, "role"), _parts(content.field(item, "content")))
+        for item in content.items(params.get("messages"))
+    ]
+    call.content = content.Content(messages, _parts(params.get("system")) or None)
+
+
+def _parts(blocks: Any) -> list[dict[str, Any]]:
+    """Converse content blocks as the conventions' parts: text, tool uses and results; other blocks (images,
+    documents, reasoning, cache points) by their kind only."""
+    parts = []
+    for block in content.items(blocks):
+        if not isinstance(block, Mapping):
+            continue
+        text, use, result = block.get("text"), block.get("toolUse"), block.get("toolResult")
+        if isinstance(text, str):
+            parts.append(content.text_part(text))
+        elif isinstance(use, Mapping):
+            parts.append(content.tool_call_part(use.get("toolUseId"), use.get("name"), use.get("input")))
+        elif isinstance(result, Mapping):
+            parts.append(content.tool_response_part(result.get("toolUseId"), _parts(result.get("content"))))
+        else:
+            parts.append(content.part_of_type(next(iter(block), None)))
+    return parts
+
+
+def _read_event_keeping_text(call: Call, event: Any) -> bool:
+    delta = event.get("contentBlockDelta")
+    if delta is not None:
+        call.content.stream_text(delta.get("delta", {}).get("text"))
+    return _read_event(call, event)
 
 
 def _answered(call: Call, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -117,11 +159,14 @@ def _read_converse(call: Call, response: Any) -> None:
     if isinstance(reason, str):
         call.finish_reasons = [reason]
     _read_usage(call, response.get("usage"))
+    message = (response.get("output") or {}).get("message") or {}
     if not call.usage_seen:
-        message = (response.get("output") or {}).get("message") or {}
         call.output_parts += [
             text for block in message.get("content") or () if isinstance(text := block.get("text"), str)
         ]
+    if call.content is not None:
+        reason = call.finish_reasons[0] if call.finish_reasons else None
+        call.content.output = [content.message("assistant", _parts(message.get("content")), reason)]
 
 
 def _read_event(call: Call, event: Any) -> bool:
