@@ -7,20 +7,21 @@ stream cut by a budget."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bedrock.helpers import CLAUDE, HAIKU_REGIONAL, LLAMA_31_70B, MISTRAL_LARGE, NOVA_PRO, M, bedrock_client
+from bedrock.helpers import CASES, bedrock_client
+from cost_cases import CostCase, assert_priced
 
 import costspan
 from costspan.budgets import Budget, BudgetExceededError
 from costspan.testing import ProviderServer, Reply
 from ledger_support import rows
+from support import wait_for_hangup
 
 PROMPT = "Summarise the quarterly report."
 
@@ -29,28 +30,35 @@ PROMPT = "Summarise the quarterly report."
 class Family:
     """One model family's InvokeModel body, as its users write and read it."""
 
-    model: str
     request: Callable[[int], dict[str, Any]]
     """The request body, with this output bound."""
     text: Callable[[dict[str, Any]], str]
     """The text of a complete response body."""
     chunk_text: Callable[[dict[str, Any]], str]
     """The text of one stream chunk ("" for a chunk without any)."""
-    usage: dict[str, Any]
-    """Reply.usage: Anthropic's usage object; Bedrock's invocation metrics for the others."""
-    tokens: dict[str, int]
-    parts: dict[str, float]
-    price_model: str
+    case: CostCase
+    """Its usage is Anthropic's usage object for Claude, Bedrock's invocation metrics for the others."""
     finish_reason: str
 
 
-def _nova_text(content: Any) -> str:
-    return "".join(block.get("text", "") for block in content)
+def _metrics(case: CostCase) -> dict[str, int]:
+    """A Converse case's counts as Bedrock's invocation metrics (Reply.usage of a Llama, Mistral or Nova body)."""
+    usage = case.usage
+    metrics = {"inputTokenCount": usage["inputTokens"], "outputTokenCount": usage["outputTokens"]}
+    if usage.get("cacheReadInputTokens"):
+        metrics["cacheReadInputTokenCount"] = usage["cacheReadInputTokens"]
+    return metrics
 
 
+CLAUDE_USAGE = {
+    "input_tokens": 100,
+    "cache_read_input_tokens": 2000,
+    "cache_creation_input_tokens": 500,
+    "output_tokens": 50,
+}
+# The Converse cases' counts and costs, reported in each family's own body.
 FAMILIES = {
     "anthropic": Family(
-        CLAUDE,
         lambda bound: {
             "anthropic_version": "bedrock-2023-05-31",
             "max_tokens": bound,
@@ -58,56 +66,32 @@ FAMILIES = {
         },
         lambda body: body["content"][0]["text"],
         lambda chunk: chunk["delta"]["text"] if chunk["type"] == "content_block_delta" else "",
-        {"input_tokens": 100, "cache_read_input_tokens": 2000, "cache_creation_input_tokens": 500, "output_tokens": 50},
-        {"input_tokens": 2600, "output_tokens": 50, "cache_read.input_tokens": 2000, "cache_write.input_tokens": 500},
-        {
-            "input": 100 * HAIKU_REGIONAL["input"] * M,
-            "cache_read": 2000 * HAIKU_REGIONAL["read"] * M,
-            "cache_write": 500 * HAIKU_REGIONAL["write"] * M,
-            "output": 50 * HAIKU_REGIONAL["output"] * M,
-        },
-        "regional.anthropic.claude-haiku-4-5-20251001-v1:0",
+        replace(CASES["claude-regional"], usage=CLAUDE_USAGE),
         "end_turn",
     ),
     "llama": Family(
-        "us.meta.llama3-1-70b-instruct-v1:0",
         lambda bound: {"prompt": f"<|begin_of_text|>{PROMPT}", "max_gen_len": bound, "temperature": 0.5},
         lambda body: body["generation"],
         lambda chunk: chunk["generation"],
-        {"inputTokenCount": 700, "outputTokenCount": 300},
-        {"input_tokens": 700, "output_tokens": 300},
-        {"input": 700 * LLAMA_31_70B["input"] * M, "output": 300 * LLAMA_31_70B["output"] * M},
-        "meta.llama3-1-70b-instruct-v1:0",
+        replace(CASES["llama"], model=f"us.{CASES['llama'].model}", usage=_metrics(CASES["llama"])),
         "stop",
     ),
     "mistral": Family(
-        "mistral.mistral-large-2402-v1:0",
         lambda bound: {"prompt": f"<s>[INST] {PROMPT} [/INST]", "max_tokens": bound, "temperature": 0.5},
         lambda body: body["outputs"][0]["text"],
         lambda chunk: chunk["outputs"][0]["text"],
-        {"inputTokenCount": 700, "outputTokenCount": 300},
-        {"input_tokens": 700, "output_tokens": 300},
-        {"input": 700 * MISTRAL_LARGE["input"] * M, "output": 300 * MISTRAL_LARGE["output"] * M},
-        "mistral.mistral-large-2402-v1:0",
+        replace(CASES["mistral"], usage=_metrics(CASES["mistral"])),
         "stop",
     ),
     "nova": Family(
-        "us.amazon.nova-pro-v1:0",
         lambda bound: {
             "schemaVersion": "messages-v1",
             "messages": [{"role": "user", "content": [{"text": PROMPT}]}],
             "inferenceConfig": {"maxTokens": bound, "topP": 0.9},
         },
-        lambda body: _nova_text(body["output"]["message"]["content"]),
+        lambda body: "".join(block.get("text", "") for block in body["output"]["message"]["content"]),
         lambda chunk: chunk["contentBlockDelta"]["delta"]["text"] if "contentBlockDelta" in chunk else "",
-        {"inputTokenCount": 500, "outputTokenCount": 300, "cacheReadInputTokenCount": 4000},
-        {"input_tokens": 4500, "output_tokens": 300, "cache_read.input_tokens": 4000},
-        {
-            "input": 500 * NOVA_PRO["input"] * M,
-            "cache_read": 4000 * NOVA_PRO["read"] * M,
-            "output": 300 * NOVA_PRO["output"] * M,
-        },
-        "amazon.nova-pro-v1:0",
+        replace(CASES["nova-pro-cached"], usage=_metrics(CASES["nova-pro-cached"])),
         "end_turn",
     ),
 }
@@ -120,20 +104,10 @@ def invoke(client: Any, family: Family, stream: bool, bound: int = 256) -> str:
     """The text, read from the body as users read it: json.loads of ``body.read()``, or of each chunk's bytes."""
     body = json.dumps(family.request(bound))
     if not stream:
-        response = client.invoke_model(modelId=family.model, body=body)
+        response = client.invoke_model(modelId=family.case.model, body=body)
         return family.text(json.loads(response["body"].read()))
-    response = client.invoke_model_with_response_stream(modelId=family.model, body=body)
+    response = client.invoke_model_with_response_stream(modelId=family.case.model, body=body)
     return "".join(family.chunk_text(json.loads(event["chunk"]["bytes"])) for event in response["body"])
-
-
-def assert_exact(attributes: Any, family: Family) -> None:
-    for key, value in family.tokens.items():
-        assert attributes[f"gen_ai.usage.{key}"] == value, key
-    for part in ("input", "output", "cache_read", "cache_write", "other"):
-        assert attributes[f"costspan.cost.{part}"] == pytest.approx(family.parts.get(part, 0.0), abs=1e-9), part
-    assert attributes["gen_ai.usage.cost.amount"] == pytest.approx(sum(family.parts.values()), abs=1e-9)
-    assert attributes["costspan.price.model"] == family.price_model
-    assert "costspan.usage.estimated" not in attributes
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["invoke", "invoke-stream"])
@@ -145,30 +119,30 @@ def test_cost_from_bedrocks_counts(
     instrument(ledger=ledger)
     request_id = str(uuid.uuid4())
     server.push(
-        Reply(text="one two three four", chunks=4, usage=family.usage, headers={"x-amzn-requestid": request_id})
+        Reply(text="one two three four", chunks=4, usage=family.case.usage, headers={"x-amzn-requestid": request_id})
     )
     assert invoke(bedrock_client(server), family, stream) == "one two three four"
     span = otel.span()
     attributes = span.attributes
-    assert (span.name, attributes["gen_ai.provider.name"]) == (f"chat {family.model}", "aws.bedrock")
+    assert (span.name, attributes["gen_ai.provider.name"]) == (f"chat {family.case.model}", "aws.bedrock")
     assert (attributes["gen_ai.request.max_tokens"], attributes["gen_ai.request.stream"]) == (256, stream)
-    assert_exact(attributes, family)
+    assert_priced(attributes, family.case)
     if stream:
         assert attributes["gen_ai.response.finish_reasons"] == (family.finish_reason,)
     amount = attributes["gen_ai.usage.cost.amount"]
     metrics = otel.metrics()
     assert sum(point.value for point in metrics["costspan.cost"]) == pytest.approx(amount, abs=1e-12)
     by_type = {point.attributes["gen_ai.token.type"]: point.sum for point in metrics["gen_ai.client.token.usage"]}
-    assert by_type == {"input": family.tokens["input_tokens"], "output": family.tokens["output_tokens"]}
+    assert by_type == {"input": family.case.tokens["input_tokens"], "output": family.case.tokens["output_tokens"]}
     assert costspan.CostspanInstrumentor()._ledger.force_flush()
     (row,) = rows(ledger)
-    assert (row["provider"], row["request_model"], row["cost_usd"]) == ("aws.bedrock", family.model, amount)
+    assert (row["provider"], row["request_model"], row["cost_usd"]) == ("aws.bedrock", family.case.model, amount)
     assert (row["input_tokens"], row["output_tokens"], row["estimated"]) == (
-        family.tokens["input_tokens"],
-        family.tokens["output_tokens"],
+        family.case.tokens["input_tokens"],
+        family.case.tokens["output_tokens"],
         0,
     )
-    assert row["cache_read_tokens"] == family.tokens.get("cache_read.input_tokens", 0)
+    assert row["cache_read_tokens"] == family.case.tokens.get("cache_read.input_tokens", 0)
     assert row["request_id"] == attributes["aws.request_id"] == request_id
 
 
@@ -178,11 +152,11 @@ def test_without_count_headers_the_body_has_the_counts(
 ) -> None:
     """A proxy that drops Bedrock's token-count headers: the counts the body carries (Mistral's carries none: its
     text makes an estimate), and the user still reads the whole body."""
-    server.push(Reply(text="one two three four", chunks=4, usage=family.usage, headers=NO_COUNT_HEADERS))
+    server.push(Reply(text="one two three four", chunks=4, usage=family.case.usage, headers=NO_COUNT_HEADERS))
     assert invoke(client, family, stream=False) == "one two three four"
     attributes = otel.span().attributes
     if family is not FAMILIES["mistral"]:
-        assert_exact(attributes, family)
+        assert_priced(attributes, family.case)
         return
     assert attributes["costspan.usage.estimated"] is True
     assert attributes["gen_ai.usage.input_tokens"] >= 1 and attributes["gen_ai.usage.output_tokens"] >= 1
@@ -213,7 +187,7 @@ def test_budget_reserves_the_bodys_bound_and_cuts_a_stream(
 ) -> None:
     """The body's own output bound (max_tokens, max_gen_len, inferenceConfig.maxTokens) is reserved before sending;
     a stream's running cost, from its text in the family's chunk shape, closes it upstream past the limit."""
-    budget = Budget(_cost(family.model, 20, 20) * 2, name=f"invoke-{uuid.uuid4().hex[:8]}")
+    budget = Budget(_cost(family.case.model, 20, 20) * 2, name=f"invoke-{uuid.uuid4().hex[:8]}")
     instrument(budgets=[budget])
     client = bedrock_client(server)
     with pytest.raises(BudgetExceededError):
@@ -222,13 +196,10 @@ def test_budget_reserves_the_bodys_bound_and_cuts_a_stream(
     server.push(Reply(text="storm " * 300, chunks=150, chunk_delay=0.002))
     with pytest.raises(BudgetExceededError):
         invoke(client, family, stream=True, bound=20)  # a server that does not honour the bound
-    deadline = time.monotonic() + 5
-    while not server.hangups:
-        assert time.monotonic() < deadline, "the stream was not closed upstream"
-        time.sleep(0.02)
+    wait_for_hangup(server)
     refused, cut = otel.spans()
     assert refused.attributes["error.type"] == cut.attributes["error.type"] == "BudgetExceededError"
     assert cut.attributes["costspan.stream.completed"] is False
     assert budget.spent() == pytest.approx(cut.attributes["gen_ai.usage.cost.amount"], abs=1e-9)
     # but for the chunk that crossed it: 12 characters, at most 4 tokens
-    assert budget.spent() <= budget.limit_usd + _cost(family.model, 0, 4)
+    assert budget.spent() <= budget.limit_usd + _cost(family.case.model, 0, 4)

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from . import eventstream
-from .anthropic_wire import bedrock_error, bedrock_invoke, bedrock_invoke_stream
+from .anthropic_wire import bedrock_error, bedrock_invoke, bedrock_invoke_events
 from .reply import DEFAULT_INPUT_TOKENS, Reply, output_tokens, text_pieces
 from .wire import (
     Event,
@@ -76,11 +76,15 @@ def _converse_stream(request: RecordedRequest, reply: Reply, match: re.Match[str
             ({"messageStop": {"stopReason": reply.finish_reason or "end_turn"}}, False),
             ({"metadata": {"usage": _usage(reply), "metrics": {"latencyMs": 100}}}, False),
         ]
-    frames = scripted_frames(reply, events, _event)
+    return _stream(reply, scripted_frames(reply, events, _event), failed, _headers(reply))
+
+
+def _stream(reply: Reply, frames: list[Frame], failed: bool, headers: dict[str, str]) -> StreamResponse:
+    """A streaming operation's answer: its frames, then the in-stream error that ends a failed one."""
     if failed:
         text = (reply.error_body or {}).get("message", "The model stream was interrupted.")
         frames.append(Frame(eventstream.exception(_STREAM_ERROR, str(text))))
-    return StreamResponse("application/vnd.amazon.eventstream", frames, _headers(reply))
+    return StreamResponse("application/vnd.amazon.eventstream", frames, headers)
 
 
 def _counts(reply: Reply) -> dict[str, Any]:
@@ -204,22 +208,21 @@ def _invocation_metrics(counts: dict[str, Any]) -> dict[str, Any]:
 
 
 def _invoke_stream(request: RecordedRequest, reply: Reply, match: re.Match[str]) -> Response:
+    """Each event is one chunk: the model's own JSON event, base64-encoded in Bedrock's `chunk` envelope."""
     family = _family(match)
-    if family is None:
-        return bedrock_invoke_stream(request, reply, match)
+    events, failed = bedrock_invoke_events(reply, match) if family is None else _family_events(reply, family[1])
+    frames = scripted_frames(reply, events, lambda event: eventstream.chunk(json.dumps(event).encode()))
+    headers = {"x-amzn-requestid": str(uuid.uuid4()), "x-amzn-bedrock-content-type": "application/json"}
+    return _stream(reply, frames, failed, with_headers(reply, headers))
+
+
+def _family_events(reply: Reply, family_events: _Events) -> tuple[list[Event], bool]:
     counts = _counts(reply)
     pieces, failed = until_error(reply, text_pieces(reply))
-    events, last = family[1](reply, pieces, counts)
+    events, last = family_events(reply, pieces, counts)
     if failed:
-        events = [(event, is_delta) for event, is_delta in events if is_delta or "messageStart" in event]
-    else:
-        events.append(({**last, _METRICS: _invocation_metrics(counts)}, False))
-    frames = scripted_frames(reply, events, lambda event: eventstream.chunk(json.dumps(event).encode()))
-    if failed:
-        text = (reply.error_body or {}).get("message", "The model stream was interrupted.")
-        frames.append(Frame(eventstream.exception(_STREAM_ERROR, str(text))))
-    headers = {"x-amzn-requestid": str(uuid.uuid4()), "x-amzn-bedrock-content-type": "application/json"}
-    return StreamResponse("application/vnd.amazon.eventstream", frames, with_headers(reply, headers))
+        return [(event, is_delta) for event, is_delta in events if is_delta or "messageStart" in event], True
+    return [*events, ({**last, _METRICS: _invocation_metrics(counts)}, False)], False
 
 
 _METRICS = "amazon-bedrock-invocationMetrics"
