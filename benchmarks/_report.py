@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from _variants import BASELINE, COSTSPAN, FLOOR, USAGE_BASELINE, Suite
+from _variants import BASELINE, COSTSPAN, COSTSPAN_MEMORY_BUDGET, FLOOR, USAGE_BASELINE, Suite
 
 __all__ = ["Check", "Row", "Timings", "format_suite", "summarize", "targets"]
 
 CALL_TARGET = 1.3  # costspan's overhead per call, at most this many times the floor's
 CHUNK_TARGET = 3.0  # costspan's overhead per chunk, under this percentage of the uninstrumented chunk
+# costspan's own work per chunk, in microseconds (the isolated stream): unwatched, and with a budget watching
+CHUNK_ALONE_TARGETS = ((COSTSPAN, "unwatched", 0.8), (COSTSPAN_MEMORY_BUDGET, "watched by a memory budget", 1.0))
 _Z95 = 1.96
 _BOOTSTRAP = 1000
 
@@ -138,7 +140,19 @@ def _x_floor_check(name: str, suite: Suite, timings: Timings) -> Check:
     return Check(name, row.x_floor, ci95, CALL_TARGET, "x the floor", f"at most {CALL_TARGET}x")
 
 
-def targets(call: Suite, stream: Suite, isolated: Suite, timings: Timings) -> dict[str, Any]:
+def _chunk_alone_check(
+    variant: str, what: str, target: float, isolated: Suite, chunks: Suite, timings: Timings
+) -> Check:
+    """Per round, the isolated stream's overhead per chunk less the isolated call's overhead spread over the
+    stream's chunks: what costspan does per chunk, its per-call work taken out."""
+    per_call = _overheads(isolated, timings[isolated.key][variant], timings[isolated.key][BASELINE])
+    per_chunk = _overheads(chunks, timings[chunks.key][variant], timings[chunks.key][BASELINE])
+    alone = [chunk - call / chunks.units_per_call for chunk, call in zip(per_chunk, per_call, strict=True)]
+    name = f"own work per chunk, alone, {what}"
+    return Check(name, statistics.median(alone), _median_ci95(alone), target, " us", f"under {target:g} us")
+
+
+def targets(call: Suite, stream: Suite, isolated: Suite, chunks: Suite, timings: Timings) -> dict[str, Any]:
     """costspan against the issue's targets, and its stream overhead split into the usage chunk and the rest."""
     stream_rows = {row.variant: row for row in summarize(stream, timings[stream.key])}
     base_chunk_us = stream_rows[BASELINE].per_unit_us
@@ -157,6 +171,11 @@ def targets(call: Suite, stream: Suite, isolated: Suite, timings: Timings) -> di
             CHUNK_TARGET,
             "% of the uninstrumented chunk",
             f"under {CHUNK_TARGET:g}%",
+        ),
+        *(
+            _chunk_alone_check(variant, what, target, isolated, chunks, timings)
+            for variant, what, target in CHUNK_ALONE_TARGETS
+            if variant in timings[chunks.key]
         ),
     ]
     return {

@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,12 @@ PEERS = (
     ("openllmetry", "opentelemetry-instrumentation-openai", "opentelemetry.instrumentation.openai"),
 )
 ORIGINAL_CREATE = vars(Completions)["create"]
+# Chunks of the isolated stream: enough that the call's own work, spread over them, is a few hundredths of a
+# microsecond per chunk (and the report subtracts it).
+ISOLATED_CHUNKS = 2000
+# Its request bounds the output above the stream's ~2,600 tokens, as a caller expecting that much would: a watch
+# then looks ahead by the reservation's unused part, not by the steps of a server that runs past max_tokens.
+_ISOLATED_REQUEST = {**STREAM_REQUEST, "max_completion_tokens": 4096}
 
 
 @dataclass(frozen=True)
@@ -268,12 +274,66 @@ def _isolated(client: openai.OpenAI, floor: Floor, instrumented: list[tuple[str,
     return Suite("isolated", title, "call", calls, 1, variants, relative=False)
 
 
+class _Replay(openai.Stream[Any]):
+    """An SDK stream of chunks the SDK parsed once (an ``openai.Stream``, so that instrumentations treat it as
+    one): iterating it costs what iterating a tuple does, and closing it nothing."""
+
+    def __init__(self, chunks: tuple[Any, ...]) -> None:  # the SDK's __init__ would open a response
+        self._chunks = iter(chunks)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._chunks
+
+    def __next__(self) -> Any:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        pass
+
+
+def _long_stream(client: openai.OpenAI, include_usage: bool) -> tuple[Any, ...]:
+    """The wire's stream parsed once, its content chunks repeated to ISOLATED_CHUNKS chunks in all."""
+    parsed = list(client.chat.completions.create(**(STREAM_USAGE_REQUEST if include_usage else STREAM_REQUEST)))
+    tail = 2 if include_usage else 1  # the finish chunk, and the usage chunk
+    content = parsed[1:-tail]
+    repeats = -(-(ISOLATED_CHUNKS - 2) // len(content))
+    return (parsed[0], *(content * repeats)[: ISOLATED_CHUNKS - 2], *parsed[-tail:])
+
+
+def _isolated_stream(client: openai.OpenAI, floor: Floor, instrumented: list[tuple[str, Patch]], streams: int) -> Suite:
+    """costspan's stream proxy and chunk reader over a stub ``create`` that returns chunks the SDK parsed once: the
+    per-chunk cost without the SDK's (SSE decoding, pydantic) noise. Peers are not run: each wraps the SDK's
+    stream its own way, which a stub stream may not satisfy."""
+    plain, with_usage = _long_stream(client, False), _long_stream(client, True)
+    completions = client.chat.completions
+
+    def stub(_self: Any, **kwargs: Any) -> Any:
+        return _Replay(with_usage if (kwargs.get("stream_options") or {}).get("include_usage") else plain)
+
+    def wrapped(patch: Patch) -> Callable[..., Any]:
+        return wrapt.FunctionWrapper(stub, patch.create._self_wrapper).__get__(completions, Completions)
+
+    direct = functools.partial(stub, completions)
+    ours = [(name, patch) for name, patch in instrumented if name.startswith(COSTSPAN)]
+    variants = (
+        Variant(BASELINE, _stream(direct, _ISOLATED_REQUEST), ISOLATED_CHUNKS, spans_per_call=0),
+        Variant(FLOOR, functools.partial(floor.stream, direct), ISOLATED_CHUNKS),
+        *(
+            Variant(name, _stream(wrapped(patch), _ISOLATED_REQUEST), ISOLATED_CHUNKS, patch.spans, _unwrapped(patch))
+            for name, patch in ours
+        ),
+    )
+    title = f"Instrumentation alone, over a stub stream of {ISOLATED_CHUNKS} parsed chunks"
+    return Suite("isolated_stream", title, "chunk", streams, ISOLATED_CHUNKS, variants, False, False)
+
+
 def suites(
     client: openai.OpenAI, otel: Otel, instrumented: list[tuple[str, Patch]], batches: tuple[int, int, int]
-) -> tuple[Suite, Suite, Suite]:
-    """The non-streaming and the streaming SDK call, and the instrumentation alone; ``batches`` are the calls
-    per batch of each."""
+) -> tuple[Suite, Suite, Suite, Suite]:
+    """The non-streaming and the streaming SDK call, and the instrumentation alone, per call and per chunk;
+    ``batches`` are the calls per batch of each (one stub stream per batch)."""
     floor = Floor(otel.tracer_provider, otel.meter_provider)
     calls, streams, isolated_calls = batches
     call, stream = _in_sdk(client, floor, instrumented, calls, streams)
-    return call, stream, _isolated(client, floor, instrumented, isolated_calls)
+    isolated = _isolated(client, floor, instrumented, isolated_calls)
+    return call, stream, isolated, _isolated_stream(client, floor, instrumented, 1)

@@ -308,7 +308,11 @@ def _read_chat_chunk(call: Call, chunk: Any) -> bool:
             call.output_parts.append(text)
         elif delta.tool_calls:
             _read_tool_call_text(call, delta.tool_calls)
-    return _read_chunk_usage(call, chunk)
+    usage = chunk.usage
+    if usage is None:  # every chunk but the usage chunk: checked here, a function call less per chunk
+        call.last_chunk = chunk
+        return False
+    return _read_usage_chunk(call, chunk, usage)
 
 
 def _read_completion_chunk(call: Call, chunk: Any) -> bool:
@@ -317,14 +321,14 @@ def _read_completion_chunk(call: Call, chunk: Any) -> bool:
         if text:
             call.output_chars += len(text)
             call.output_parts.append(text)
-    return _read_chunk_usage(call, chunk)
-
-
-def _read_chunk_usage(call: Call, chunk: Any) -> bool:
     usage = chunk.usage
     if usage is None:
         call.last_chunk = chunk
         return False
+    return _read_usage_chunk(call, chunk, usage)
+
+
+def _read_usage_chunk(call: Call, chunk: Any, usage: Any) -> bool:
     _read_chat_usage(call, usage)
     if chunk.choices:
         call.last_chunk = chunk
