@@ -7,6 +7,7 @@ import asyncio
 import gc
 import json
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -129,3 +130,11 @@ def child_environment(**variables: str) -> dict[str, str]:
     others = [ep.name for ep in entry_points(group="opentelemetry_instrumentor") if ep.name != "costspan"]
     environ = {name: value for name, value in os.environ.items() if not name.startswith("COSTSPAN_")}
     return {**environ, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ",".join(others), **variables}
+
+
+def wait_for_hangup(server: Any, seconds: float = 5) -> None:
+    """Until the provider server has seen the client close a stream's connection (a stream closed upstream)."""
+    deadline = time.monotonic() + seconds
+    while not server.hangups:
+        assert time.monotonic() < deadline, "the upstream connection was never closed"
+        time.sleep(0.02)

@@ -9,7 +9,6 @@ The local server sends whatever text it is given, whatever ``max_tokens`` says: 
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from providers import ANTHROPIC, OPENAI, ProviderUnderTest
 
 import costspan
 from costspan.testing import ProviderServer, Reply
-from support import Driver, make_driver
+from support import Driver, make_driver, wait_for_hangup
 
 MESSAGES = [{"role": "user", "content": "Write a long story about a lighthouse keeper and a storm."}]
 NANOS = 1_000_000_000
@@ -73,13 +72,6 @@ def _ledger_cost(instrumentor: Any, ledger_file: Path) -> float:
     return float(cost)
 
 
-def _wait_for_hangup(server: ProviderServer) -> None:
-    deadline = time.monotonic() + 5
-    while not server.hangups:
-        assert time.monotonic() < deadline, "the upstream connection was never closed"
-        time.sleep(0.02)
-
-
 CASES = [
     pytest.param((OPENAI, None), id="chat-no-max-tokens"),
     pytest.param((OPENAI, 20), id="chat-max-tokens-ignored"),
@@ -110,7 +102,7 @@ def test_batched_stream_is_cut_from_its_text(
     got = _read_until_cut(driver, stream)
 
     assert got < 20, f"read {got} chunks of ~{CHUNK_TOKENS} tokens under a budget of ~500"
-    _wait_for_hangup(server)
+    wait_for_hangup(server)
     span = otel.span()
     assert span.attributes["error.type"] == "BudgetExceededError"
     assert span.attributes["costspan.usage.estimated"] is True

@@ -5,19 +5,17 @@ the ledger row says the same as the span."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cost_cases import CostCase, M, assert_priced
 from gemini.helpers import PLATFORMS, PROVIDER_NAMES, drive, generate
 
 import costspan
 from costspan.testing import ProviderServer, Reply
 from ledger_support import rows
 from support import Driver
-
-M = 1e-6  # USD per token, for prices given per million tokens (MTok)
 
 # USD per MTok, from genai-prices' data (provider "google"), which agree with Google's published prices
 # (ai.google.dev/gemini-api/docs/pricing): cached input at a tenth of input; thinking billed as output.
@@ -46,30 +44,20 @@ def usage(prompt: int, candidates: int, *, cached: int = 0, thoughts: int = 0, t
     return out
 
 
-@dataclass(frozen=True)
-class Case:
-    model: str
-    usage: dict[str, Any]
-    tokens: dict[str, int]
-    """gen_ai.usage.<key> -> value; cache_read and reasoning are absent unless listed."""
-    parts: dict[str, float]
-    """costspan.cost.<part> -> USD, hand computed; parts not listed are 0."""
-
-
 CASES = {
-    "flash": Case(
+    "flash": CostCase(
         "gemini-2.5-flash",
         usage(1000, 500),
         {"input_tokens": 1000, "output_tokens": 500},
         {"input": 1000 * FLASH["input"] * M, "output": 500 * FLASH["output"] * M},
     ),
-    "flash-lite": Case(
+    "flash-lite": CostCase(
         "gemini-2.5-flash-lite",
         usage(4000, 250),
         {"input_tokens": 4000, "output_tokens": 250},
         {"input": 4000 * FLASH_LITE["input"] * M, "output": 250 * FLASH_LITE["output"] * M},
     ),
-    "cached content": Case(
+    "cached content": CostCase(
         "gemini-2.5-flash",
         usage(10_000, 100, cached=8_000),
         {"input_tokens": 10_000, "output_tokens": 100, "cache_read.input_tokens": 8_000},
@@ -79,19 +67,19 @@ CASES = {
             "output": 100 * FLASH["output"] * M,
         },
     ),
-    "thinking": Case(
+    "thinking": CostCase(
         "gemini-2.5-pro",
         usage(500, 200, thoughts=1_300),
         {"input_tokens": 500, "output_tokens": 1_500, "reasoning.output_tokens": 1_300},
         {"input": 500 * PRO["input"] * M, "output": 1_500 * PRO["output"] * M},
     ),
-    "tool-use prompt": Case(
+    "tool-use prompt": CostCase(
         "gemini-2.5-flash",
         usage(300, 50, tool_use=700),
         {"input_tokens": 1_000, "output_tokens": 50},
         {"input": 1_000 * FLASH["input"] * M, "output": 50 * FLASH["output"] * M},
     ),
-    "long context": Case(
+    "long context": CostCase(
         "gemini-2.5-pro",
         usage(250_000, 1_000, cached=50_000, thoughts=500),
         {
@@ -107,26 +95,12 @@ CASES = {
         },
     ),
 }
-OPTIONAL = ("cache_read.input_tokens", "reasoning.output_tokens")
-
-
-def assert_priced(attributes: Any, case: Case) -> None:
-    for key, value in case.tokens.items():
-        assert attributes[f"gen_ai.usage.{key}"] == value, key
-    for key in OPTIONAL:
-        if key not in case.tokens:
-            assert f"gen_ai.usage.{key}" not in attributes
-    for part in ("input", "output", "cache_read", "cache_write", "other"):
-        assert attributes[f"costspan.cost.{part}"] == pytest.approx(case.parts.get(part, 0.0), abs=1e-9), part
-    assert attributes["gen_ai.usage.cost.amount"] == pytest.approx(sum(case.parts.values()), abs=1e-9)
-    assert attributes["costspan.price.model"] == case.model
-    assert "costspan.usage.estimated" not in attributes
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
 def test_cost_matches_hand_computation(
-    case: Case, stream: bool, gem: Driver, server: ProviderServer, otel: Any
+    case: CostCase, stream: bool, gem: Driver, server: ProviderServer, otel: Any
 ) -> None:
     server.push(Reply(usage=case.usage, chunks=4))
     generate(gem, stream=stream, model=case.model)

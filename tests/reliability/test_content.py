@@ -13,7 +13,10 @@ from typing import Any
 
 import openai
 import pytest
+from bedrock.helpers import CLAUDE, bedrock_client
+from bedrock.helpers import text_of as bedrock_text
 from core.test_security import SECRET_ANSWER, SECRET_HEADER, SECRET_PROMPT, SECRET_SYSTEM
+from gemini.helpers import gemini_client
 from providers import PROVIDERS, WAYS, ProviderUnderTest
 
 import costspan
@@ -37,6 +40,28 @@ def _everything_exported(otel: Any, caplog: pytest.LogCaptureFixture, ledger_fil
     )
 
 
+def _instrument_capturing(
+    capture: str,
+    instrument: Callable[..., None],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Path:
+    """Instrument with content capture off, on by the option, or on by the variable; the ledger to scan."""
+    caplog.set_level(logging.DEBUG, logger="costspan")
+    if capture == "variable":
+        monkeypatch.setenv(CAPTURE, "true")
+    ledger_file = tmp_path / "ledger.db"
+    instrument(ledger=ledger_file, **({"capture_content": True} if capture == "option" else {}))
+    return ledger_file
+
+
+def _assert_only_on_the_span(exported: str, span: Any) -> None:
+    not_on_the_span = exported.replace(span.to_json(), "")
+    for secret in (SECRET_PROMPT, SECRET_SYSTEM, SECRET_ANSWER):
+        assert secret not in not_on_the_span
+
+
 @pytest.mark.parametrize("capture", ["off", "option", "variable"])
 @pytest.mark.parametrize("way", WAYS)
 @pytest.mark.parametrize("provider", PROVIDERS, ids=[p.name for p in PROVIDERS])
@@ -53,11 +78,7 @@ def test_content_only_when_asked_and_never_in_metrics_or_the_ledger(
 ) -> None:
     """Defect 6 of issue 18: there was no content capture. Off, nothing of the content anywhere; on, the span has
     it in the conventions' shape, and metrics, logs and the ledger (with its WAL) still have none of it."""
-    caplog.set_level(logging.DEBUG, logger="costspan")
-    if capture == "variable":
-        monkeypatch.setenv(CAPTURE, "true")
-    ledger_file = tmp_path / "ledger.db"
-    instrument(ledger=ledger_file, **({"capture_content": True} if capture == "option" else {}))
+    ledger_file = _instrument_capturing(capture, instrument, caplog, monkeypatch, tmp_path)
     messages = [{"role": "user", "content": SECRET_PROMPT}]
     with provider.client(server, otel.tracer_provider, {"default_headers": {"X-Custom-Auth": SECRET_HEADER}}) as client:
         server.push(Reply(text=SECRET_ANSWER, chunks=3))
@@ -83,9 +104,66 @@ def test_content_only_when_asked_and_never_in_metrics_or_the_ledger(
         assert json.loads(span.attributes[INPUT]) == [user]
         assert json.loads(span.attributes[SYSTEM]) == system
     assert json.loads(span.attributes[OUTPUT]) == answer
-    not_on_the_span = exported.replace(span.to_json(), "")
-    for secret in (SECRET_PROMPT, SECRET_SYSTEM, SECRET_ANSWER):
-        assert secret not in not_on_the_span
+    _assert_only_on_the_span(exported, span)
+
+
+def _gemini_call(server: ProviderServer, stream: bool) -> str:
+    client = gemini_client(server)  # kept: a client that is collected closes its connections
+    models = client.models
+    arguments = {
+        "model": "gemini-2.5-flash",
+        "contents": SECRET_PROMPT,
+        "config": {"system_instruction": SECRET_SYSTEM},
+    }
+    if not stream:
+        return models.generate_content(**arguments).text
+    return "".join(chunk.text or "" for chunk in models.generate_content_stream(**arguments))
+
+
+def _converse_call(server: ProviderServer, stream: bool) -> str:
+    client = bedrock_client(server)
+    messages = [{"role": "user", "content": [{"text": SECRET_PROMPT}]}]
+    arguments = {"modelId": CLAUDE, "messages": messages, "system": [{"text": SECRET_SYSTEM}]}
+    if not stream:
+        return bedrock_text(client.converse(**arguments))
+    return bedrock_text(list(client.converse_stream(**arguments)["stream"]))
+
+
+@pytest.mark.parametrize("capture", ["off", "option", "variable"])
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("call", [_gemini_call, _converse_call], ids=["gemini", "bedrock-converse"])
+def test_gemini_and_converse_capture_only_when_asked(
+    call: Callable[[ProviderServer, bool], str],
+    stream: bool,
+    capture: str,
+    instrument: Callable[..., None],
+    server: ProviderServer,
+    otel: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """google-genai's generate_content and Bedrock's Converse: the same opt-in as the others. Off, no content
+    anywhere; on, the span's messages in the conventions' shape (Gemini's "model" role is "assistant"), and
+    nowhere else."""
+    ledger_file = _instrument_capturing(capture, instrument, caplog, monkeypatch, tmp_path)
+    server.push(Reply(text=SECRET_ANSWER, chunks=3))
+    assert call(server, stream) == SECRET_ANSWER
+    exported = _everything_exported(otel, caplog, ledger_file)
+    span = otel.span()
+    if capture == "off":
+        for secret in (SECRET_PROMPT, SECRET_SYSTEM, SECRET_ANSWER):
+            assert secret not in exported
+        assert not {INPUT, OUTPUT, SYSTEM} & set(span.attributes)
+        return
+    reason = span.attributes["gen_ai.response.finish_reasons"][0]
+    assert json.loads(span.attributes[INPUT]) == [
+        {"role": "user", "parts": [{"type": "text", "content": SECRET_PROMPT}]}
+    ]
+    assert json.loads(span.attributes[SYSTEM]) == [{"type": "text", "content": SECRET_SYSTEM}]
+    answer = {"role": "assistant", "parts": [{"type": "text", "content": SECRET_ANSWER}], "finish_reason": reason}
+    assert json.loads(span.attributes[OUTPUT]) == [answer]
+    _assert_only_on_the_span(exported, span)
 
 
 def test_content_is_bounded(instrument: Callable[..., None], server: ProviderServer, otel: Any) -> None:

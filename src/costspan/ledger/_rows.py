@@ -24,6 +24,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv._incubating.attributes.aws_attributes import AWS_REQUEST_ID
 from opentelemetry.semconv.attributes import error_attributes, server_attributes
 
 from .. import attributes as attrs
@@ -126,7 +127,7 @@ def row_of(span: ReadableSpan, pricing: Pricing) -> Row:
         iso_time(start),
         f"{context.trace_id:032x}",
         f"{context.span_id:016x}",
-        _text(get(gen_ai.GEN_AI_RESPONSE_ID)),
+        _text(get(gen_ai.GEN_AI_RESPONSE_ID, get(AWS_REQUEST_ID))),
         provider,
         _text(get(gen_ai.GEN_AI_OPERATION_NAME)),
         request_model,

@@ -6,7 +6,8 @@
 
 One row per provider call, traced by costspan or by another instrumentation (``scope`` names it). Tokens follow
 the span attributes: ``input_tokens`` counts ALL input tokens, cache reads and writes included;
-``reasoning_tokens`` is part of ``output_tokens``. ``cost_usd`` is NULL when the call was not priced
+``reasoning_tokens`` is part of ``output_tokens``. ``request_id`` is the span's ``gen_ai.response.id``, else its
+``aws.request_id`` (Bedrock's responses have no id of their own). ``cost_usd`` is NULL when the call was not priced
 (``unpriced`` = 1) or billed nothing (a failed request, token counting): never a silent 0. ``cost_source`` is the
 span's ``gen_ai.usage.cost.source`` (``local``: costspan priced the call) or ``ledger`` when the span carried no
 cost and the ledger priced its usage. ``attributes`` is a JSON object of the span's attribution attributes

@@ -11,20 +11,25 @@ of the shared machinery, whose request is the operation's parameters; a streamin
 Usage: Converse's ``usage`` (``inputTokens`` without cache reads and writes, which costspan adds, as for
 Anthropic), ConverseStream's in its closing ``metadata`` event. InvokeModel's body is the model's own (Anthropic,
 Llama, Mistral, Nova, ...) and is the user's to read: its counts come from Bedrock's ``X-Amzn-Bedrock-*-Token-Count``
-response headers, which every model has; InvokeModelWithResponseStream's from the
-``amazon-bedrock-invocationMetrics`` of its last chunk, and its text from each chunk's body (the shapes of
-Anthropic, Llama, Mistral and Nova). A stream that ends before its counts has exact nothing: input is estimated
-from the request, output from the text streamed.
+response headers, which every model has. Only when they are missing (a proxy that drops them) is the body read, and
+put back unread for the user, for the counts its family carries (Anthropic's ``usage``, Nova's ``usage``, Llama's
+``prompt_token_count`` and ``generation_token_count``; Mistral's body has none, so its text makes an estimate).
+InvokeModelWithResponseStream's counts come from the ``amazon-bedrock-invocationMetrics`` of its last chunk, and its
+text and stop reason from each chunk's body (the shapes of Anthropic, Llama, Mistral and Nova). A stream that ends
+before its counts has exact nothing: input is estimated from the request, output from the text streamed.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv._incubating.attributes.aws_attributes import AWS_REQUEST_ID
 
+from .. import _content as content
 from .._call import Call
 from .._endpoint import Endpoint
 from .._pipeline import Pipeline
@@ -65,11 +70,58 @@ def _start(call: Call, instance: Any, kwargs: dict[str, Any], stream: bool) -> d
 
 
 def _start_converse(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    _capture_input(call, kwargs["params"])
     return _start(call, instance, kwargs, stream=False)
 
 
 def _start_converse_stream(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    return _start(call, instance, kwargs, stream=True)
+    _capture_input(call, kwargs["params"])
+    if call.content is not None:
+        call.read_chunk = _read_event_keeping_text
+    return _answered(call, _start(call, instance, kwargs, stream=True))
+
+
+def _capture_input(call: Call, params: Mapping[str, Any]) -> None:
+    """With content capture on: Converse's messages and system prompt, in the conventions' parts."""
+    if not call.options.capture_content:
+        return
+    messages = [
+        content.message(content.field(item, "role"), _parts(content.field(item, "content")))
+        for item in content.items(params.get("messages"))
+    ]
+    call.content = content.Content(messages, _parts(params.get("system")) or None)
+
+
+def _parts(blocks: Any) -> list[dict[str, Any]]:
+    """Converse content blocks as the conventions' parts: text, tool uses and results; other blocks (images,
+    documents, reasoning, cache points) by their kind only."""
+    parts = []
+    for block in content.items(blocks):
+        if not isinstance(block, Mapping):
+            continue
+        text, use, result = block.get("text"), block.get("toolUse"), block.get("toolResult")
+        if isinstance(text, str):
+            parts.append(content.text_part(text))
+        elif isinstance(use, Mapping):
+            parts.append(content.tool_call_part(use.get("toolUseId"), use.get("name"), use.get("input")))
+        elif isinstance(result, Mapping):
+            parts.append(content.tool_response_part(result.get("toolUseId"), _parts(result.get("content"))))
+        else:
+            parts.append(content.part_of_type(next(iter(block), None)))
+    return parts
+
+
+def _read_event_keeping_text(call: Call, event: Any) -> bool:
+    delta = event.get("contentBlockDelta")
+    if delta is not None:
+        call.content.stream_text(delta.get("delta", {}).get("text"))
+    return _read_event(call, event)
+
+
+def _answered(call: Call, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A streaming operation's send also hands back the response around the stream, whose metadata (the request
+    id) the stream's reader never sees."""
+    return {**kwargs, "answered": lambda response: _read_metadata(call, response)}
 
 
 def _read_usage(call: Call, usage: Any) -> None:
@@ -92,10 +144,13 @@ def _read_usage(call: Call, usage: Any) -> None:
 
 
 def _read_metadata(call: Call, response: Mapping[str, Any]) -> None:
+    """Bedrock's request id (x-amzn-requestid) as ``aws.request_id``, the attribute the semantic conventions and
+    OpenTelemetry's botocore instrumentation give it. Not ``gen_ai.response.id``: that is the completion's own id,
+    which Bedrock's responses do not carry (Converse's has none; an InvokeModel body's is the model's, unread)."""
     metadata = response.get("ResponseMetadata")
     request_id = metadata.get("RequestId") if isinstance(metadata, Mapping) else None
     if isinstance(request_id, str):
-        call.response_id = request_id
+        call.set_response_attribute(AWS_REQUEST_ID, request_id)
 
 
 def _read_converse(call: Call, response: Any) -> None:
@@ -104,11 +159,14 @@ def _read_converse(call: Call, response: Any) -> None:
     if isinstance(reason, str):
         call.finish_reasons = [reason]
     _read_usage(call, response.get("usage"))
+    message = (response.get("output") or {}).get("message") or {}
     if not call.usage_seen:
-        message = (response.get("output") or {}).get("message") or {}
         call.output_parts += [
             text for block in message.get("content") or () if isinstance(text := block.get("text"), str)
         ]
+    if call.content is not None:
+        reason = call.finish_reasons[0] if call.finish_reasons else None
+        call.content.output = [content.message("assistant", _parts(message.get("content")), reason)]
 
 
 def _read_event(call: Call, event: Any) -> bool:
@@ -133,8 +191,9 @@ def _read_event(call: Call, event: Any) -> bool:
     return False
 
 
-# An InvokeModel body's output bound, by model family: Anthropic, Llama, Mistral; Nova's is in inferenceConfig.
-_MAX_TOKENS_KEYS = ("max_tokens", "max_gen_len", "max_new_tokens")
+# An InvokeModel body's output bound, by model family: Anthropic and Mistral, Llama; Nova's is in inferenceConfig,
+# as maxTokens (or max_new_tokens, in AWS's first Nova examples); so are its topP and top_p.
+_MAX_TOKENS_KEYS = ("max_tokens", "max_gen_len", "maxTokens", "max_new_tokens")
 _HEADER = "x-amzn-bedrock-{}-token-count"
 
 
@@ -157,7 +216,11 @@ def _start_invoke(call: Call, instance: Any, kwargs: dict[str, Any], stream: boo
     sent = {
         "modelId": kwargs["params"].get("modelId"),
         **request,
-        "inferenceConfig": {"maxTokens": bound, "temperature": config.get("temperature"), "topP": config.get("top_p")},
+        "inferenceConfig": {
+            "maxTokens": bound,
+            "temperature": config.get("temperature"),
+            "topP": config.get("topP", config.get("top_p")),
+        },
     }
     _start(call, instance, {"params": sent}, stream)
     return kwargs
@@ -168,7 +231,7 @@ def _start_invoke_plain(call: Call, instance: Any, kwargs: dict[str, Any]) -> di
 
 
 def _start_invoke_stream(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    return _start_invoke(call, instance, kwargs, stream=True)
+    return _answered(call, _start_invoke(call, instance, kwargs, stream=True))
 
 
 def _header_count(call: Call, headers: Mapping[str, Any], kind: str, required: bool) -> int | None:
@@ -180,9 +243,13 @@ def _header_count(call: Call, headers: Mapping[str, Any], kind: str, required: b
 
 
 def _read_invoke(call: Call, response: Any) -> None:
-    """InvokeModel: the counts Bedrock puts in the response headers; the body stays unread for the user."""
+    """InvokeModel: the counts Bedrock puts in the response headers; the body stays unread for the user unless
+    they are missing."""
     _read_metadata(call, response)
     headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
+    if _HEADER.format("input") not in headers and _HEADER.format("output") not in headers:
+        _read_invoke_body(call, response)
+        return
     usage = {
         "inputTokens": _header_count(call, headers, "input", required=True),
         "outputTokens": _header_count(call, headers, "output", required=True),
@@ -190,6 +257,55 @@ def _read_invoke(call: Call, response: Any) -> None:
         "cacheWriteInputTokens": _header_count(call, headers, "cache-write-input", required=False),
     }
     _read_usage(call, usage)
+
+
+def _read_invoke_body(call: Call, response: dict[str, Any]) -> None:
+    """The counts of the body, read whole and put back as an unread StreamingBody of the same bytes (a read that
+    fails raises here, is logged, and leaves the body as it is)."""
+    from botocore.response import StreamingBody
+
+    data = response["body"].read()
+    response["body"] = StreamingBody(io.BytesIO(data), len(data))
+    try:
+        decoded = json.loads(data)
+    except ValueError:
+        decoded = None
+    decoded = decoded if isinstance(decoded, dict) else {}
+    _read_usage(call, _body_usage(decoded))
+    if not call.usage_seen:
+        text = _body_text(decoded)
+        if isinstance(text, str):
+            call.output_parts.append(text)
+
+
+def _body_usage(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A complete InvokeModel body's counts, in Converse's shape: Anthropic's or Nova's ``usage``, Llama's
+    top-level counts; {} for a body that has none (Mistral's)."""
+    usage = body.get("usage")
+    if isinstance(usage, Mapping) and "input_tokens" in usage:
+        return {
+            "inputTokens": usage.get("input_tokens"),
+            "outputTokens": usage.get("output_tokens"),
+            "cacheReadInputTokens": usage.get("cache_read_input_tokens"),
+            "cacheWriteInputTokens": usage.get("cache_creation_input_tokens"),
+        }
+    if isinstance(usage, Mapping):
+        return {
+            "inputTokens": usage.get("inputTokens"),
+            "outputTokens": usage.get("outputTokens"),
+            "cacheReadInputTokens": usage.get("cacheReadInputTokenCount"),
+            "cacheWriteInputTokens": usage.get("cacheWriteInputTokenCount"),
+        }
+    return {"inputTokens": body.get("prompt_token_count"), "outputTokens": body.get("generation_token_count")}
+
+
+def _body_text(body: Mapping[str, Any]) -> Any:
+    """A complete InvokeModel body's text: Anthropic's and Nova's first content block, Mistral's first output,
+    Llama's generation."""
+    content = body.get("content") or ((body.get("output") or {}).get("message") or {}).get("content")
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return content[0].get("text")
+    return _chunk_text(body)
 
 
 _METRICS = "amazon-bedrock-invocationMetrics"
@@ -216,10 +332,27 @@ def _read_invoke_chunk(call: Call, event: Any) -> bool:
     if isinstance(text, str) and text:
         call.output_chars += len(text)
         call.output_parts.append(text)
+    reason = _chunk_stop_reason(decoded)
+    if isinstance(reason, str):
+        call.finish_reasons = [reason]
     metrics = decoded.get(_METRICS)
     if metrics is not None:
         _read_invocation_metrics(call, metrics)
     return False
+
+
+def _chunk_stop_reason(event: Mapping[str, Any]) -> Any:
+    """The stop reason one model's chunk carries, if any: Llama's, Mistral's output's, Nova's messageStop's,
+    Anthropic's message_delta's."""
+    reason = event.get("stop_reason")
+    if reason is not None:
+        return reason
+    outputs = event.get("outputs")
+    if isinstance(outputs, list) and outputs and isinstance(outputs[0], dict):
+        return outputs[0].get("stop_reason")
+    stop = event.get("messageStop")
+    delta = stop if isinstance(stop, dict) else event.get("delta")
+    return delta.get("stopReason", delta.get("stop_reason")) if isinstance(delta, dict) else None
 
 
 def _read_invocation_metrics(call: Call, metrics: Any) -> None:
@@ -276,8 +409,10 @@ def _make_api_call(traced: dict[str, tuple[Wrapper, str | None]]) -> Wrapper:
             return tracer(lambda params: wrapped(operation, params), instance, (), {"params": params})
         response: dict[str, Any] = {}
 
-        def send(params: dict[str, Any]) -> Any:
+        def send(params: dict[str, Any], answered: Callable[[dict[str, Any]], None] | None = None) -> Any:
             response.update(wrapped(operation, params))
+            if answered is not None:  # None: costspan could not begin the call, and sends it untraced
+                answered(response)
             return response[stream_key]
 
         response[stream_key] = tracer(send, instance, (), {"params": params})

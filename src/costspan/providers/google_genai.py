@@ -21,6 +21,7 @@ from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 
+from .. import _content as content
 from .._call import Call
 from .._endpoint import Endpoint
 from ._common import count_of, detail_count, is_record, request_attributes, server_of_url
@@ -78,11 +79,69 @@ def _start(call: Call, instance: Any, kwargs: dict[str, Any], stream: bool) -> d
 
 
 def _start_generate(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    _capture_input(call, kwargs)
     return _start(call, instance, kwargs, stream=False)
 
 
 def _start_stream(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    _capture_input(call, kwargs)
+    if call.content is not None:
+        call.read_chunk = _read_chunk_keeping_text
     return _start(call, instance, kwargs, stream=True)
+
+
+def _capture_input(call: Call, kwargs: Mapping[str, Any]) -> None:
+    """With content capture on: the contents and the config's system instruction, in the conventions' parts."""
+    if not call.options.capture_content:
+        return
+    system = _config_value(kwargs.get("config"), "system_instruction")
+    instructions = [part for message in _messages(system) for part in message["parts"]]
+    call.content = content.Content(_messages(kwargs.get("contents")), instructions or None)
+
+
+def _messages(contents: Any) -> list[content.Message]:
+    """Contents as the SDK takes them: a Content (or its dict) is a message; a text, a Part, or a run of them in
+    a list, is one user message."""
+    out: list[content.Message] = []
+    loose: list[dict[str, Any]] = []
+    for item in content.items(contents) if isinstance(contents, (list, tuple)) else [contents]:
+        parts = content.field(item, "parts")
+        if parts is None and not isinstance(item, str):
+            loose += _parts([item])
+            continue
+        if isinstance(item, str):
+            loose.append(content.text_part(item))
+            continue
+        role = content.field(item, "role")
+        out.append(content.message("assistant" if role == "model" else role or "user", _parts(parts)))
+    return [content.message("user", loose), *out] if loose else out
+
+
+def _parts(parts: Any) -> list[dict[str, Any]]:
+    """Parts as the conventions' parts: text, function calls and responses; others (inline or file data) by
+    kind."""
+    out = []
+    for part in content.items(parts):
+        text, called, answered = (content.field(part, name) for name in ("text", "function_call", "function_response"))
+        if isinstance(text, str):
+            out.append(content.text_part(text))
+        elif called is not None:
+            arguments = content.field(called, "args")
+            out.append(content.tool_call_part(content.field(called, "id"), content.field(called, "name"), arguments))
+        elif answered is not None:
+            out.append(content.tool_response_part(content.field(answered, "id"), content.field(answered, "response")))
+        else:
+            inline, file = content.field(part, "inline_data"), content.field(part, "file_data")
+            out.append(content.part_of_type("blob" if inline is not None else "uri" if file is not None else None))
+    return out
+
+
+def _read_chunk_keeping_text(call: Call, chunk: Any) -> bool:
+    candidates = chunk.candidates
+    content_of = candidates[0].content if candidates else None
+    for part in getattr(content_of, "parts", None) or ():
+        call.content.stream_text(part.text)
+    return _read_chunk(call, chunk)
 
 
 def _start_embed(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -129,9 +188,12 @@ def _read_response(call: Call, response: Any) -> None:
         call.finish_reasons = reasons
     if response.usage_metadata is not None:
         _read_usage(call, response.usage_metadata, final=True)
+    candidates = response.candidates if isinstance(response.candidates, list) else ()
     if not call.usage_seen:
-        candidates = response.candidates if isinstance(response.candidates, list) else ()
         call.output_parts += [text for candidate in candidates for text in _texts(candidate)]
+    if call.content is not None and candidates:
+        parts = getattr(candidates[0].content, "parts", None)
+        call.content.output = [content.message("assistant", _parts(parts), reasons[0] if reasons else None)]
 
 
 def _texts(candidate: Any) -> list[str]:

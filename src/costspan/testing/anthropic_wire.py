@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from typing import Any, TypeAlias
 from urllib.parse import unquote
 
-from . import eventstream
 from .reply import DEFAULT_INPUT_TOKENS, Reply, output_tokens, text_pieces
 from .wire import (
     Frame,
@@ -25,7 +23,7 @@ from .wire import (
     with_headers,
 )
 
-__all__ = ["ROUTES", "is_anthropic", "not_found"]
+__all__ = ["ROUTES", "bedrock_error", "bedrock_invoke", "bedrock_invoke_events", "is_anthropic", "not_found"]
 
 _VERTEX = r"^(?:/v1)?/projects/[^/]+/locations/[^/]+/publishers/anthropic/models/"
 _SSE = "text/event-stream; charset=utf-8"
@@ -57,7 +55,6 @@ _BEDROCK_ERRORS: dict[int, tuple[str, str]] = {
     500: ("InternalServerException", "The server encountered an internal error."),
     503: ("ServiceUnavailableException", "The service is unavailable. Please try again later."),
 }
-_BEDROCK_STREAM_ERROR = "modelStreamErrorException"
 _Event: TypeAlias = tuple[dict[str, Any], bool]
 
 
@@ -210,33 +207,34 @@ def _characters(value: Any) -> int:
     return sum(_characters(item) for item in value) if isinstance(value, list) else 0
 
 
-def _bedrock_invoke(request: RecordedRequest, reply: Reply, match: re.Match[str]) -> Response:
+def bedrock_invoke(request: RecordedRequest, reply: Reply, match: re.Match[str]) -> Response:
+    """InvokeModel with an Anthropic body (bedrock_wire routes each model family)."""
     usage = _usage(reply)
     message = _message(reply, _path_model(reply, match), "".join(text_pieces(reply)), usage)
     counts = {
         "x-amzn-bedrock-input-token-count": str(usage.get("input_tokens", 0)),
         "x-amzn-bedrock-output-token-count": str(usage.get("output_tokens", 0)),
+        "x-amzn-bedrock-cache-read-input-token-count": str(usage.get("cache_read_input_tokens", 0)),
+        "x-amzn-bedrock-cache-write-input-token-count": str(usage.get("cache_creation_input_tokens", 0)),
         "x-amzn-bedrock-invocation-latency": "100",
     }
     return JsonResponse(200, message, with_headers(reply, {"x-amzn-requestid": str(uuid.uuid4()), **counts}))
 
 
-def _bedrock_stream(request: RecordedRequest, reply: Reply, match: re.Match[str]) -> Response:
+def bedrock_invoke_events(reply: Reply, match: re.Match[str]) -> tuple[list[_Event], bool]:
+    """InvokeModelWithResponseStream's events for an Anthropic body: the Messages stream, whose message_stop
+    carries Bedrock's invocation metrics (bedrock_wire frames them); and whether an in-stream error ends it."""
     usage = _usage(reply)
     metrics = {
         "inputTokenCount": usage.get("input_tokens", 0),
         "outputTokenCount": usage.get("output_tokens", output_tokens(reply)),
+        "cacheReadInputTokenCount": usage.get("cache_read_input_tokens", 0),
+        "cacheWriteInputTokenCount": usage.get("cache_creation_input_tokens", 0),
         "invocationLatency": 100,
         "firstByteLatency": 10,
     }
     stop = {"type": "message_stop", "amazon-bedrock-invocationMetrics": metrics}
-    events, failed = _events(reply, _path_model(reply, match), usage, stop)
-    frames = scripted_frames(reply, events, lambda event: eventstream.chunk(json.dumps(event).encode()))
-    if failed:
-        text = (reply.error_body or {}).get("message", "The model stream was interrupted.")
-        frames.append(Frame(eventstream.exception(_BEDROCK_STREAM_ERROR, str(text))))
-    headers = {"x-amzn-requestid": str(uuid.uuid4()), "x-amzn-bedrock-content-type": "application/json"}
-    return StreamResponse("application/vnd.amazon.eventstream", frames, with_headers(reply, headers))
+    return _events(reply, _path_model(reply, match), usage, stop)
 
 
 ROUTES = (
@@ -248,6 +246,4 @@ ROUTES = (
         _vertex,
         error_response,
     ),
-    Route(re.compile(r"^/model/(?P<model>[^/]+)/invoke$"), _bedrock_invoke, bedrock_error),
-    Route(re.compile(r"^/model/(?P<model>[^/]+)/invoke-with-response-stream$"), _bedrock_stream, bedrock_error),
 )

@@ -21,7 +21,10 @@ class Reply:
     - `text` is the answer (repeated if shorter than `chunks` characters); a stream sends it as `chunks`
       content deltas (default: one per word).
     - `model` defaults to the requested one (the body's, else the Azure deployment, Vertex or Bedrock path's).
-    - `usage` is the provider-native usage object, written verbatim (for count_tokens: the whole answer);
+    - `usage` is the provider-native usage object, written verbatim (for count_tokens: the whole answer; for
+      Bedrock's InvokeModel with a Llama, Mistral or Nova body: Bedrock's invocation metrics, ``inputTokenCount``,
+      ``outputTokenCount``, ``cacheReadInputTokenCount``, ``cacheWriteInputTokenCount``, which the body, the
+      token-count headers and the last stream event each carry in their own shape);
       None gives 12 input tokens and one output token per delta, with every detail field at zero.
     - `service_tier` None means the provider's usual value ("default" for OpenAI, "standard" in Anthropic's
       default usage); given, it also goes into a scripted Anthropic usage that lacks one.
@@ -30,7 +33,8 @@ class Reply:
       the i-th, cycling); each choice carries the same text.
     - `status` other than 200 answers with the provider's error body, or `error_body` verbatim, which also
       replaces the in-stream error that `error_after` sends.
-    - `headers` are added to (or replace, by name) the default ones, which always include a request id.
+    - `headers` are added to (or replace, by name) the default ones, which always include a request id; a header
+      given as None is left out.
     - Stream-only: `first_chunk_delay` before the first event, `chunk_delay` between events, `drop_after`
       content deltas then the TCP connection is cut mid-body, `error_after` content deltas then the
       provider's in-stream error ends the stream, `usage_updates` identical Anthropic message_delta events.
@@ -50,7 +54,7 @@ class Reply:
     finish_reasons: tuple[str, ...] = ()
     status: int = 200
     error_body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str | None] = field(default_factory=dict)
     delay: float = 0.0
     chunk_delay: float = 0.0
     first_chunk_delay: float = 0.0

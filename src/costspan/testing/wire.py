@@ -109,9 +109,11 @@ def new_id(prefix: str) -> str:
 
 
 def with_headers(reply: Reply, defaults: dict[str, str]) -> dict[str, str]:
-    """The default headers, each replaced by the reply's header of the same (case-insensitive) name."""
+    """The default headers, each replaced by the reply's header of the same (case-insensitive) name, or left out
+    when that header's value is None (a gateway that strips it)."""
     scripted = {name.lower() for name in reply.headers}
-    return {**{k: v for k, v in defaults.items() if k.lower() not in scripted}, **reply.headers}
+    kept = {k: v for k, v in defaults.items() if k.lower() not in scripted}
+    return kept | {k: v for k, v in reply.headers.items() if v is not None}
 
 
 def until_error(reply: Reply, deltas: list[_T]) -> tuple[list[_T], bool]:
