@@ -9,6 +9,7 @@ The bodies have the shape the real API sends: a chat completion with cached-toke
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
@@ -25,6 +26,7 @@ __all__ = [
     "STREAM_CHUNKS",
     "STREAM_REQUEST",
     "STREAM_USAGE_REQUEST",
+    "make_async_client",
     "make_client",
 ]
 
@@ -83,8 +85,9 @@ def _event(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload).encode() + b"\n\n"
 
 
-def _stream_frames(include_usage: bool) -> tuple[bytes, ...]:
-    """One SSE event per frame: a role chunk, the content chunks, the finish chunk, [the usage chunk], [DONE]."""
+def _stream_frames(include_usage: bool, chunks: int) -> tuple[bytes, ...]:
+    """One SSE event per frame: a role chunk, the content chunks, the finish chunk, [the usage chunk], [DONE];
+    ``chunks`` in all before the usage chunk."""
     envelope = {**_ENVELOPE, "object": "chat.completion.chunk"}
     marker = {"usage": None} if include_usage else {}
 
@@ -93,7 +96,7 @@ def _stream_frames(include_usage: bool) -> tuple[bytes, ...]:
         return _event({**envelope, "choices": [choice], **marker})
 
     frames = [chunk({"role": "assistant", "content": "", "refusal": None})]
-    frames += [chunk({"content": word}) for word in _WORDS]
+    frames += [chunk({"content": word}) for word in _WORDS[: chunks - 2]]
     frames.append(chunk({}, "stop"))
     if include_usage:
         frames.append(_event({**envelope, "choices": [], "usage": _USAGE}))
@@ -101,26 +104,67 @@ def _stream_frames(include_usage: bool) -> tuple[bytes, ...]:
     return tuple(frames)
 
 
+class _Answers:
+    """The pre-built bodies, and which one answers a request: bytes, or the SSE frames of a stream."""
+
+    def __init__(self, stream_chunks: int) -> None:
+        self._completion = _completion_body()
+        self._stream = _stream_frames(include_usage=False, chunks=stream_chunks)
+        self._stream_with_usage = _stream_frames(include_usage=True, chunks=stream_chunks)
+
+    def answer(self, request: httpx2.Request) -> bytes | tuple[bytes, ...]:
+        body = json.loads(request.content)
+        if not body.get("stream"):
+            return self._completion
+        options = body.get("stream_options") or {}
+        return self._stream_with_usage if options.get("include_usage") else self._stream
+
+
 class ReplayTransport(httpx2.BaseTransport):
     """Answers every chat completion request from pre-built bytes, streaming one SSE event per read."""
 
-    def __init__(self) -> None:
-        self._completion = _completion_body()
-        self._stream = _stream_frames(include_usage=False)
-        self._stream_with_usage = _stream_frames(include_usage=True)
+    def __init__(self, stream_chunks: int = STREAM_CHUNKS) -> None:
+        self._answers = _Answers(stream_chunks)
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        body = json.loads(request.content)
-        if not body.get("stream"):
-            return httpx2.Response(200, headers=_JSON_HEADERS, content=self._completion)
-        options = body.get("stream_options") or {}
-        frames = self._stream_with_usage if options.get("include_usage") else self._stream
-        return httpx2.Response(200, headers=_SSE_HEADERS, content=iter(frames))
+        answer = self._answers.answer(request)
+        if isinstance(answer, bytes):
+            return httpx2.Response(200, headers=_JSON_HEADERS, content=answer)
+        return httpx2.Response(200, headers=_SSE_HEADERS, content=iter(answer))
 
 
-def make_client() -> openai.OpenAI:
+async def _aframes(frames: tuple[bytes, ...]) -> AsyncIterator[bytes]:
+    for frame in frames:
+        yield frame
+
+
+class AsyncReplayTransport(httpx2.AsyncBaseTransport):
+    """The same answers for ``openai.AsyncOpenAI``."""
+
+    def __init__(self, stream_chunks: int = STREAM_CHUNKS) -> None:
+        self._answers = _Answers(stream_chunks)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        await request.aread()
+        answer = self._answers.answer(request)
+        if isinstance(answer, bytes):
+            return httpx2.Response(200, headers=_JSON_HEADERS, content=answer)
+        return httpx2.Response(200, headers=_SSE_HEADERS, content=_aframes(answer))
+
+
+def make_client(stream_chunks: int = STREAM_CHUNKS) -> openai.OpenAI:
+    """The client; its streams have ``stream_chunks`` chunks (at most ``STREAM_CHUNKS``, the usage chunk aside),
+    their usage that of the full stream."""
     return openai.OpenAI(
         api_key="sk-benchmark-not-a-key",
-        http_client=httpx2.Client(transport=ReplayTransport()),
+        http_client=httpx2.Client(transport=ReplayTransport(stream_chunks)),
+        max_retries=0,
+    )
+
+
+def make_async_client(stream_chunks: int = STREAM_CHUNKS) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(
+        api_key="sk-benchmark-not-a-key",
+        http_client=httpx2.AsyncClient(transport=AsyncReplayTransport(stream_chunks)),
         max_retries=0,
     )
