@@ -63,7 +63,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2_000, help="calls before measuring (default 2,000)")
     parser.add_argument("--samples", type=int, default=20, help="snapshots after the first (default 20)")
     parser.add_argument(
-        "--variants", default="baseline,costspan", help=f"comma-separated, of {', '.join(VARIANTS)} (default: %(default)s)"
+        "--variants", default="baseline,costspan", help=f"comma-separated, of {', '.join(VARIANTS)} (%(default)s)"
     )
     parser.add_argument("--top", type=int, default=6, help="allocation sites listed per variant (default 6)")
     parser.add_argument("--cpu", type=int, help="the CPU each run is pinned to (default: the last one allowed)")

@@ -23,6 +23,7 @@ from ._store import Outcome, Rules, Slot, StoreError
 __all__ = ["MAX_SLOTS", "MemoryStore"]
 
 MAX_SLOTS = 10_000
+_STALE_SLACK = 64  # stale expiry entries kept beyond the live holds' count before the heap is rebuilt
 _log = logging.getLogger("costspan")
 
 
@@ -51,6 +52,12 @@ class _Counters:
         self.holds[rid] = (amount, expiry)
         self.reserved += amount - previous
         heapq.heappush(self.expiries, (expiry, rid))
+        # A settled or extended hold leaves its entry in the heap until it is due, reservation_ttl later (15
+        # minutes by default: a million entries at a thousand calls a second). Rebuilt from the live holds once
+        # stale entries outnumber them, the heap stays proportional to the calls in flight, at O(1) amortised.
+        if len(self.expiries) > 2 * len(self.holds) + _STALE_SLACK:
+            self.expiries = [(due, held) for held, (_amount, due) in self.holds.items()]
+            heapq.heapify(self.expiries)
 
 
 class MemoryStore:
