@@ -13,7 +13,7 @@ from typing import Any
 
 from _variants import BASELINE, COSTSPAN, COSTSPAN_MEMORY_BUDGET, FLOOR, USAGE_BASELINE, Suite
 
-__all__ = ["Check", "Row", "Timings", "format_suite", "summarize", "targets"]
+__all__ = ["Check", "Row", "Timings", "format_suite", "markdown_suite", "summarize", "targets"]
 
 CALL_TARGET = 1.3  # costspan's overhead per call, at most this many times the floor's
 CHUNK_TARGET = 3.0  # costspan's overhead per chunk, under this percentage of the uninstrumented chunk
@@ -208,3 +208,21 @@ def format_suite(suite: Suite, rows: Sequence[Row]) -> str:
         f"{'IQR':>20}{'% of base':>10}{'vs floor':>9}"
     )
     return "\n".join([header, *(_line(row) for row in rows)])
+
+
+def _md_pair(values: tuple[float, float] | None) -> str:
+    return "-" if values is None else f"[{values[0]:.2f}, {values[1]:.2f}]"
+
+
+def markdown_suite(suite: Suite, rows: Sequence[Row]) -> str:
+    """The suite's rows as a markdown table (the README's results block)."""
+    lines = [
+        f"| variant | us/{suite.unit} | overhead | 95% CI of median | IQR | % of base | vs floor |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.variant} | {row.per_unit_us:.2f} | {_cell(row.overhead_us, '.2f')} | {_md_pair(row.ci95_us)} "
+            f"| {_md_pair(row.iqr_us)} | {_cell(row.overhead_pct, '.2f', '%')} | {_cell(row.x_floor, '.2f', 'x')} |"
+        )
+    return "\n".join(lines)

@@ -1,6 +1,6 @@
 """costspan's overhead on OpenAI chat calls, against the uninstrumented SDK, the bare OpenTelemetry floor and peers.
 
-    python benchmarks/overhead.py [--quick] [--json PATH] [--profile]
+    python benchmarks/overhead.py [--quick] [--json PATH] [--write-readme] [--profile]
     python benchmarks/overhead.py --providers [--rounds N]    # one Gemini and one Bedrock Converse call
 
 Every variant runs the real ``openai.OpenAI`` client over an in-memory transport (``_wire``), with the same SDK
@@ -34,7 +34,7 @@ from typing import Any
 import _providers
 from _floor import FLOOR_SCOPE
 from _otel import Otel
-from _report import Timings, format_suite, summarize, targets
+from _report import Timings, format_suite, markdown_suite, summarize, targets
 from _variants import COSTSPAN, FLOOR, PEERS, Suite, Variant, instrumentations, suites
 from _wire import STREAM_CHUNKS, make_client
 from opentelemetry.sdk.trace import ReadableSpan
@@ -53,6 +53,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=2024, help="seed of the per-round variant order")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--profile", action="store_true", help="profile costspan's calls instead (cProfile)")
+    parser.add_argument("--write-readme", action="store_true", help="replace the results block in README.md")
     parser.add_argument(
         "--redis",
         metavar="URL",
@@ -205,6 +206,20 @@ def _print(all_suites: Sequence[Suite], results: dict[str, Any]) -> None:
     print(f"floor parity: {json.dumps(parity) if parity else 'costspan emits exactly the floor keys and records'}")
 
 
+def _markdown(all_suites: Sequence[Suite], results: dict[str, Any]) -> str:
+    """The run as the README shows it: what ran, each suite's table, the targets' lines and the notes."""
+    meta = results["meta"]
+    versions = ", ".join(f"{name} {version}" for name, version in meta["versions"].items() if version)
+    lines = [f"`python benchmarks/overhead.py --rounds {meta['rounds']}`: python {meta['python']}, "]
+    lines[0] += f"{meta['cpu_count']} CPUs, {versions}"
+    for suite in all_suites:
+        lines += ["", f"{suite.title}: per {suite.unit}, {suite.calls_per_batch} per batch", ""]
+        lines.append(markdown_suite(suite, summarize(suite, results["raw_batch_ns"][suite.key])))
+    lines += ["", *(f"- {line.strip()}" for line in _target_lines(results["targets"]))]
+    lines += [f"- note: {note}" for note in results["notes"]]
+    return "\n".join(lines)
+
+
 def _profile(all_suites: Sequence[Suite], calls: int) -> None:
     """cProfile costspan's calls; print the instrumentation's own functions by time spent in them."""
     for suite in all_suites:
@@ -236,6 +251,10 @@ def _run(args: argparse.Namespace, otel: Otel, redis_url: str | None) -> None:
         "raw_batch_ns": timings,
     }
     _print(all_suites, results)
+    if args.write_readme:
+        from _readme import replace_block
+
+        replace_block("overhead.py", _markdown(all_suites, results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
