@@ -7,12 +7,11 @@
 Each variant runs in a fresh process of its own, pinned to one CPU: the real ``openai`` clients (sync and async)
 over the in-memory transport of ``_wire``, the shared OpenTelemetry pipeline of ``_otel`` (a BatchSpanProcessor
 into an exporter that drops spans; metrics aggregated in memory, collected at every sample). The workload, per ten
-calls: seven sync and one async non-streaming call, one sync and one async stream of 20 chunks read to
-the end; spread among
-them, the abandoned streams: created, two chunks read, the iterator dropped and never closed (sync and async in
-turn). After ``--warmup`` calls, tracemalloc starts; at ``--samples`` points (and at the start) the process
-drains the event loop, flushes the span processors (the ledger's too) and the metric reader, collects garbage,
-reads its RSS and takes a snapshot. See README.md for the verdict's rule.
+calls: seven sync and one async non-streaming call, one sync and one async stream of 20 chunks read to the end;
+spread among them, the abandoned streams: created, two chunks read, the iterator dropped and never closed (sync
+and async in turn). After ``--warmup`` calls, tracemalloc starts; at ``--samples`` points (and at the start) the
+process drains the event loop, flushes the span processors (the ledger's too) and the metric reader, collects
+garbage, reads its RSS and takes a snapshot. See README.md for the verdict's rule.
 """
 
 from __future__ import annotations
