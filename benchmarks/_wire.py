@@ -12,8 +12,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx2
 import openai
+import openai._base_client
 
 __all__ = [
     "CACHED_TOKENS",
@@ -104,6 +104,10 @@ def _stream_frames(include_usage: bool, chunks: int) -> tuple[bytes, ...]:
     return tuple(frames)
 
 
+# The HTTP client module the installed SDK builds on: httpx2 from openai 3, httpx before.
+httpx2: Any = openai._base_client.httpx2 if hasattr(openai._base_client, "httpx2") else openai._base_client.httpx
+
+
 class _Answers:
     """The pre-built bodies, and which one answers a request: bytes, or the SSE frames of a stream."""
 
@@ -112,7 +116,7 @@ class _Answers:
         self._stream = _stream_frames(include_usage=False, chunks=stream_chunks)
         self._stream_with_usage = _stream_frames(include_usage=True, chunks=stream_chunks)
 
-    def answer(self, request: httpx2.Request) -> bytes | tuple[bytes, ...]:
+    def answer(self, request: Any) -> bytes | tuple[bytes, ...]:
         body = json.loads(request.content)
         if not body.get("stream"):
             return self._completion
@@ -126,7 +130,7 @@ class ReplayTransport(httpx2.BaseTransport):
     def __init__(self, stream_chunks: int = STREAM_CHUNKS) -> None:
         self._answers = _Answers(stream_chunks)
 
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+    def handle_request(self, request: Any) -> Any:
         answer = self._answers.answer(request)
         if isinstance(answer, bytes):
             return httpx2.Response(200, headers=_JSON_HEADERS, content=answer)
@@ -144,7 +148,7 @@ class AsyncReplayTransport(httpx2.AsyncBaseTransport):
     def __init__(self, stream_chunks: int = STREAM_CHUNKS) -> None:
         self._answers = _Answers(stream_chunks)
 
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+    async def handle_async_request(self, request: Any) -> Any:
         await request.aread()
         answer = self._answers.answer(request)
         if isinstance(answer, bytes):
