@@ -4,6 +4,7 @@ judged here: they come from benchmark runs on a quiet machine, never from timed 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,9 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def _run(*arguments: str) -> str:
+def _run(*arguments: str, script: str = "overhead.py") -> str:
     done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "overhead.py"), *arguments],
+        [sys.executable, str(BENCHMARKS / script), *arguments],
         capture_output=True,
         text=True,
         timeout=300,
@@ -35,3 +36,18 @@ def test_overhead_of_gemini_and_bedrock_runs() -> None:
     for case in ("gemini generate_content_stream x250", "bedrock converse_stream x250"):
         line = next(line for line in out.splitlines() if line.strip().startswith(case))
         assert "us/chunk" in line and "us/stream beyond a call" in line
+
+
+def test_memory_runs_each_variant_in_its_own_process(tmp_path: Path) -> None:
+    figures = tmp_path / "memory.json"
+    arguments = ["--calls", "20", "--abandoned", "4", "--warmup", "10", "--samples", "2", "--json", str(figures)]
+    out = _run(*arguments, "--variants", "baseline,costspan", script="memory.py")
+    for line in ("| baseline | 20 | 4 |", "| costspan + ledger + memory budget | 20 | 4 |"):
+        assert line in out
+    assert "- RSS growth per 1,000 calls: costspan" in out
+    assert "- costspan allocation sites growing linearly:" in out
+    runs = {run["variant"]: run for run in json.loads(figures.read_text())["runs"]}
+    assert [len(run["samples"]) for run in runs.values()] == [3, 3]
+    # Every instrumented call ended its span, the abandoned streams' too (the warm-up's 10 calls and 2 streams).
+    assert runs["costspan + ledger + memory budget"]["spans"] == 36
+    assert runs["baseline"]["spans"] == 0
