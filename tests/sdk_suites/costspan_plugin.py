@@ -6,8 +6,9 @@ produced, per ``gen_ai.provider.name``, and the warnings it logged (its own fail
 ``--costspan-report`` (JSON); under pytest-xdist each worker sends its counts to the controller, which adds them.
 ``--costspan=off`` is the run without costspan: costspan is not even imported.
 
-Either way the plugin deselects the API-resource tests that need the SDK's mock server (port 4010), which cannot
-run here (see scripts/sdk-suites); those that mock the transport with respx stay.
+Either way the plugin deselects the tests that need what cannot be had here (see scripts/sdk-suites), by the SDK
+``--costspan-sdk`` names: openai's and anthropic's API-resource tests that need the SDK's mock server (port 4010),
+those that mock the transport with respx staying; google-genai's tests of its replay client.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 _STATE = pytest.StashKey["_Telemetry"]()
 _WORKERS = pytest.StashKey[list[dict[str, Any]]]()
 _TOTALS = pytest.StashKey[dict[str, Any]]()
+_SKIP = pytest.StashKey[frozenset[str]]()
 _RESPX_FIXTURES = frozenset({"respx_mock", "respx2_mock"})
 _COUNTS = "costspan_counts"
 
@@ -67,17 +69,44 @@ class _Telemetry:
                 if scope.scope.name.startswith("costspan"):
                     for metric in scope.metrics:
                         points[metric.name] += len(metric.data.data_points)
-        return {"spans": dict(spans), "metric_points": dict(points), "warnings": dict(self.warnings.messages)}
+        return {
+            "spans": dict(spans),
+            "metric_points": dict(points),
+            "warnings": dict(self.warnings.messages),
+            "patched": _patched(),
+        }
+
+
+def _patched() -> dict[str, int]:
+    """costspan's patches still in place at the end of the run (1 each): a suite that makes no call costspan
+    traces still runs every call of the patched methods through them."""
+    import importlib
+
+    import wrapt
+
+    from costspan.instrumentor import CostspanInstrumentor
+
+    found = {}
+    for module, name in CostspanInstrumentor()._patched:
+        owner: Any = importlib.import_module(module)
+        for part in name.split("."):
+            owner = getattr(owner, part, None)
+        if isinstance(owner, wrapt.BaseObjectProxy):
+            found[f"{module}.{name}"] = 1
+    return found
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("costspan", "costspan instrumentation of an SDK's own test suite")
     group.addoption("--costspan", choices=("on", "off"), default="off", help="instrument with costspan (on)")
     group.addoption("--costspan-report", metavar="PATH", help="write costspan's span and metric counts to PATH")
-    group.addoption("--costspan-skip", metavar="PATH", help="deselect the tests whose node ids PATH lists")
+    group.addoption("--costspan-sdk", default="", help="the SDK whose tests run (its tests that cannot run here)")
+    group.addoption("--costspan-skip", metavar="PATH", help="deselect the tests (or files) whose node ids PATH lists")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    skip_file = config.getoption("--costspan-skip")
+    config.stash[_SKIP] = frozenset(Path(skip_file).read_text().splitlines() if skip_file else ())
     if config.getoption("--costspan") != "on":
         return
     import costspan
@@ -91,18 +120,37 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_WORKERS] = []
 
 
+def _needs_mock_server(item: pytest.Item) -> bool:
+    """openai's and anthropic's API-resource tests that send their requests to the mock server, not to respx."""
+    in_api_resources = "api_resources" in Path(str(item.path)).parts
+    return in_api_resources and not _RESPX_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+
+
+def _replays(item: pytest.Item) -> bool:
+    """google-genai's tests of its replay client (its conftest's ``client`` fixture, which takes the replay's
+    ``replays_prefix``): they replay recordings that neither its wheel nor its sdist ships, and without them would
+    record, calling the real API."""
+    return "replays_prefix" in getattr(item, "fixturenames", ())
+
+
+_CANNOT_RUN = {"openai": _needs_mock_server, "anthropic": _needs_mock_server, "google-genai": _replays}
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A test file ``--costspan-skip`` lists (one that could not be collected) is not collected again."""
+    if not collection_path.is_relative_to(config.rootpath):
+        return None
+    return True if collection_path.relative_to(config.rootpath).as_posix() in config.stash[_SKIP] else None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the API-resource tests that send their requests to the mock server rather than to respx, and
-    those ``--costspan-skip`` lists."""
-    skip_file = config.getoption("--costspan-skip")
-    skip = set(Path(skip_file).read_text().splitlines()) if skip_file else set()
+    """Deselect the tests that cannot run here, and those ``--costspan-skip`` lists."""
+    cannot_run = _CANNOT_RUN.get(config.getoption("--costspan-sdk"), lambda item: False)
+    skip = config.stash[_SKIP]
     keep: list[pytest.Item] = []
     deselected: list[pytest.Item] = []
     for item in items:
-        in_api_resources = "api_resources" in Path(str(item.path)).parts
-        mocked = _RESPX_FIXTURES.intersection(getattr(item, "fixturenames", ()))
-        needs_server = in_api_resources and not mocked
-        (deselected if needs_server or item.nodeid in skip else keep).append(item)
+        (deselected if cannot_run(item) or item.nodeid in skip else keep).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = keep
@@ -130,7 +178,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     report = config.getoption("--costspan-report")
     if report:
         Path(report).write_text(json.dumps(totals, indent=2, sort_keys=True))
-    if not totals["spans"]:
+    if not totals["spans"] and not totals["patched"]:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -146,7 +194,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def _add(all_counts: list[dict[str, Any]]) -> dict[str, Any]:
-    totals: dict[str, Counter[str]] = {"spans": Counter(), "metric_points": Counter(), "warnings": Counter()}
+    totals: dict[str, Counter[str]] = {k: Counter() for k in ("spans", "metric_points", "warnings", "patched")}
     for counts in all_counts:
         for key, total in totals.items():
             total.update(counts.get(key, {}))
