@@ -25,6 +25,7 @@ _STATE = pytest.StashKey["_Telemetry"]()
 _WORKERS = pytest.StashKey[list[dict[str, Any]]]()
 _TOTALS = pytest.StashKey[dict[str, Any]]()
 _SKIP = pytest.StashKey[frozenset[str]]()
+_ONLY = pytest.StashKey[frozenset[str] | None]()
 _RESPX_FIXTURES = frozenset({"respx_mock", "respx2_mock"})
 _COUNTS = "costspan_counts"
 
@@ -102,11 +103,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--costspan-report", metavar="PATH", help="write costspan's span and metric counts to PATH")
     group.addoption("--costspan-sdk", default="", help="the SDK whose tests run (its tests that cannot run here)")
     group.addoption("--costspan-skip", metavar="PATH", help="deselect the tests (or files) whose node ids PATH lists")
+    group.addoption("--costspan-only", metavar="PATH", help="run only the tests (or files) whose node ids PATH lists")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     skip_file = config.getoption("--costspan-skip")
     config.stash[_SKIP] = frozenset(Path(skip_file).read_text().splitlines() if skip_file else ())
+    only_file = config.getoption("--costspan-only")
+    config.stash[_ONLY] = frozenset(Path(only_file).read_text().splitlines()) if only_file else None
     if config.getoption("--costspan") != "on":
         return
     import costspan
@@ -137,20 +141,29 @@ _CANNOT_RUN = {"openai": _needs_mock_server, "anthropic": _needs_mock_server, "g
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """A test file ``--costspan-skip`` lists (one that could not be collected) is not collected again."""
+    """A test file ``--costspan-skip`` lists (one that could not be collected) is not collected again; with
+    ``--costspan-only``, a test module none of whose tests it lists is not collected at all."""
     if not collection_path.is_relative_to(config.rootpath):
         return None
-    return True if collection_path.relative_to(config.rootpath).as_posix() in config.stash[_SKIP] else None
+    path = collection_path.relative_to(config.rootpath).as_posix()
+    if path in config.stash[_SKIP]:
+        return True
+    only = config.stash[_ONLY]
+    if only is None or not (collection_path.name.startswith("test_") and collection_path.suffix == ".py"):
+        return None
+    return True if not any(test == path or test.startswith(path + "::") for test in only) else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the tests that cannot run here, and those ``--costspan-skip`` lists."""
+    """Deselect the tests that cannot run here, those ``--costspan-skip`` lists, and with ``--costspan-only``
+    those it does not list."""
     cannot_run = _CANNOT_RUN.get(config.getoption("--costspan-sdk"), lambda item: False)
-    skip = config.stash[_SKIP]
+    skip, only = config.stash[_SKIP], config.stash[_ONLY]
     keep: list[pytest.Item] = []
     deselected: list[pytest.Item] = []
     for item in items:
-        (deselected if cannot_run(item) or item.nodeid in skip else keep).append(item)
+        left_out = cannot_run(item) or item.nodeid in skip or (only is not None and item.nodeid not in only)
+        (deselected if left_out else keep).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = keep
