@@ -159,7 +159,7 @@ class RedisStore:
         self, slot: Slot, rid: str, add: int, total: int, limit: int | None
     ) -> tuple[list[str], list[Any]]:
         limit_arg = -1 if limit is None else limit
-        return self._keys(slot), [rid, add, total, limit_arg, self._rules.hold_ms, self._keep_ms(slot)]
+        return self._marker(slot, rid), [rid, add, total, limit_arg, self._rules.hold_ms, self._keep_ms(slot)]
 
     def _settle_args(self, slot: Slot, rid: str, actual: int) -> tuple[list[str], list[Any]]:
         marker_ms = self._rules.hold_ms + MARKER_MS
