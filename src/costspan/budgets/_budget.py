@@ -6,6 +6,7 @@ health in ``_stores``, the windows in ``_windows``, and settlements kept through
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
@@ -147,6 +148,7 @@ class Budget:
         self._name = check_name(name) if name is not None else self._default_name()
         limit_ns = self._limit_ns = round(self._limit * NANOS_PER_USD)
         self._refuse_above = limit_ns if self._action == "block" else None
+        self._levels = tuple(round(fraction * limit_ns) for fraction in self._thresholds)
         rules = Rules(
             name=self._name,
             hold_ms=math.ceil(self._ttl * 1000),
@@ -325,6 +327,11 @@ class Budget:
         if actual is None:
             return ()
         entry = Entry(reservation._slot, reservation.id, actual, reservation.stored)
+        if reservation._quiet and actual <= reservation._nanos:
+            self._journal.add(entry)  # applied at once by the journal's thread: see _journal
+            return ()
+        if self._journal:
+            self._journal.flush()  # this process's earlier settlements first, in the order the calls ended
         try:
             outcome = self._store.settle(*entry)
         except StoreError as error:
@@ -338,7 +345,12 @@ class Budget:
         if actual is None:
             return ()
         entry = Entry(reservation._slot, reservation.id, actual, reservation.stored)
+        if reservation._quiet and actual <= reservation._nanos:
+            self._journal.add(entry)  # no I/O and no await: a cancellation cannot come between
+            return ()
         try:
+            if self._journal:
+                await asyncio.to_thread(self._journal.flush)
             outcome = await self._store.asettle(*entry)
         except StoreError as error:
             self._health.failed(error)
@@ -387,7 +399,14 @@ class Budget:
         self._health.answered()
         if not outcome.ok:
             raise self._exceeded(slot.scope_value, outcome, nanos, "refused a call needing {}")
-        return Reservation(self._name, slot, rid, nanos, stored=True)
+        reservation = Reservation(self._name, slot, rid, nanos, stored=True)
+        reservation._quiet = self._quiet(outcome)
+        return reservation
+
+    def _quiet(self, outcome: Outcome) -> bool:
+        """Whether no threshold lies in (spent, spent + reserved] of a remote store's answer."""
+        spent, ceiling = outcome.spent, outcome.spent + outcome.reserved
+        return self._store.remote and not any(spent < level <= ceiling for level in self._levels)
 
     def _unstored(self, slot: Slot, rid: str, nanos: int, error: StoreError) -> Reservation:
         self._health.failed(error)
@@ -409,10 +428,12 @@ class Budget:
             return False
         reservation._nanos = outcome.held
         reservation.stored = True
+        reservation._quiet = self._quiet(outcome)
         return True
 
     def _extend_failed(self, reservation: Reservation, add: int, error: StoreError) -> bool:
         self._health.failed(error)
+        reservation._quiet = False
         if self._on_store_error == "block":
             what, more = "stopped a call needing {} more", add / NANOS_PER_USD
             reservation.refusal = self._store_error(reservation.scope_value, error, what, more)
@@ -452,6 +473,8 @@ class Budget:
 
     def _status(self, scope_value: str | None) -> Outcome:
         slot = self._slot(scope_value)
+        if self._journal:
+            self._journal.flush()  # this process's settlements not yet applied: a read sees every call ended
         try:
             outcome = self._store.status(slot)
         except StoreError as error:
@@ -461,6 +484,8 @@ class Budget:
 
     async def _astatus(self, scope_value: str | None) -> Outcome:
         slot = self._slot(scope_value)
+        if self._journal:
+            await asyncio.to_thread(self._journal.flush)
         try:
             outcome = await self._store.astatus(slot)
         except StoreError as error:

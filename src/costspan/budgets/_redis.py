@@ -75,6 +75,8 @@ def _pool_size(client: Any) -> int:
 
 
 class RedisStore:
+    remote = True
+
     def __init__(self, store: str | redis.Redis | redis.asyncio.Redis | RedisCluster, rules: Rules) -> None:
         import redis
         import redis.asyncio
