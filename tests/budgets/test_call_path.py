@@ -578,4 +578,6 @@ def test_a_call_within_its_reservation_makes_one_round_trip(
         if otel.spans()[-1].events:
             crossing.append(round_trips.count(me) - before)
             break
-    assert crossing == [2], "the call crossing the threshold at 0.5 settles on its own thread"
+    # Its reservation and its settlement, after the previous call's if the journal's thread had not applied it yet
+    # (settlements reach the store in the order the calls ended).
+    assert crossing in ([2], [3]), "the call crossing the threshold at 0.5 settles on its own thread"
