@@ -45,6 +45,9 @@ __all__ = ["DEFAULT_RESERVATION_TTL", "Budget"]
 
 DEFAULT_RESERVATION_TTL = 900.0
 _KEEP = 3600.0  # seconds a window's counters outlive it (beyond the reservation TTL)
+# Settlements a budget hands to its journal's thread before the request threads settle in line again (applying
+# the backlog first): calls arriving faster than one thread applies them wait, and the journal stays bounded.
+HANDOFF_BOUND = 1000
 _log = logging.getLogger("costspan")
 
 
@@ -327,7 +330,7 @@ class Budget:
         if actual is None:
             return ()
         entry = Entry(reservation._slot, reservation.id, actual, reservation.stored)
-        if reservation._quiet and actual <= reservation._nanos:
+        if self._hands_off(reservation, actual):
             self._journal.add(entry)  # applied at once by the journal's thread: see _journal
             return ()
         if self._journal:
@@ -345,7 +348,7 @@ class Budget:
         if actual is None:
             return ()
         entry = Entry(reservation._slot, reservation.id, actual, reservation.stored)
-        if reservation._quiet and actual <= reservation._nanos:
+        if self._hands_off(reservation, actual):
             self._journal.add(entry)  # no I/O and no await: a cancellation cannot come between
             return ()
         try:
@@ -402,6 +405,9 @@ class Budget:
         reservation = Reservation(self._name, slot, rid, nanos, stored=True)
         reservation._quiet = self._quiet(outcome)
         return reservation
+
+    def _hands_off(self, reservation: Reservation, actual: int) -> bool:
+        return reservation._quiet and actual <= reservation._nanos and len(self._journal) < HANDOFF_BOUND
 
     def _quiet(self, outcome: Outcome) -> bool:
         """Whether no threshold lies in (spent, spent + reserved] of a remote store's answer."""
