@@ -234,7 +234,8 @@ class Budget:
 
     @property
     def journaled(self) -> int:
-        """Settlements kept until the store answers (at most ``JOURNAL_BOUND``; see costspan.budgets._journal)."""
+        """Settlements not yet applied: kept until the store answers (at most ``JOURNAL_BOUND``), or handed to the
+        journal's thread (see costspan.budgets._journal)."""
         return len(self._journal)
 
     def count_unchecked(self) -> None:
@@ -281,6 +282,9 @@ class Budget:
         slot, rid, nanos = self._prepare(scope_value, amount_usd)
         try:
             outcome = self._store.reserve(slot, rid, nanos, self._refuse_above)
+            if not outcome.ok and self._journal:  # refused while this process's calls still hold: apply, try again
+                self._journal.flush()
+                outcome = self._store.reserve(slot, rid, nanos, self._refuse_above)
         except StoreError as error:
             return self._unstored(slot, rid, nanos, error)
         return self._reserved(slot, rid, nanos, outcome)
@@ -289,6 +293,9 @@ class Budget:
         slot, rid, nanos = self._prepare(scope_value, amount_usd)
         try:
             outcome = await self._store.areserve(slot, rid, nanos, self._refuse_above)
+            if not outcome.ok and self._journal:
+                await asyncio.to_thread(self._journal.flush)
+                outcome = await self._store.areserve(slot, rid, nanos, self._refuse_above)
         except StoreError as error:
             return self._unstored(slot, rid, nanos, error)
         except BaseException:
@@ -325,7 +332,10 @@ class Budget:
         """Replace the reservation by the call's actual cost, exactly once (later calls do nothing). Returns the
         thresholds this settlement crossed first in its window, after calling ``on_threshold`` for each. Never
         raises for a store failure: the money is spent; the settlement is kept in the budget's journal and applied
-        once the store answers (see :attr:`journaled`)."""
+        once the store answers (see :attr:`journaled`). A Redis budget's settlement within its reservation that
+        cannot cross a threshold is handed to the journal's thread, applied at once off the calling thread (see
+        costspan.budgets._journal), and returns (); should it cross one after all (calls of other processes,
+        reserved after it, settled first), ``on_threshold`` is called from that thread."""
         actual = self._prepare_settle(reservation, actual_usd)
         if actual is None:
             return ()

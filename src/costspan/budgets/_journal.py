@@ -104,7 +104,7 @@ class Journal:
             try:
                 outcome = self._apply(entry)
             except StoreError as error:
-                _log.debug("costspan: budget %r journal: the store still fails: %s", self._name, error)
+                _log.debug("costspan: budget %r journal: its store failed: %s", self._name, error)
                 return False
             with self._lock:
                 if self._entries and self._entries[0] is entry:
