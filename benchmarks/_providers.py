@@ -4,8 +4,10 @@ Unlike the OpenAI suites, these run over real HTTP to costspan's local provider 
 transports are not swapped for in-memory ones, so the absolute times include the loopback round trip and the
 figures are noisier. costspan is instrumented once; the baseline is the same patched call with instrumentation
 suppressed (the patch's check and a straight call through), the two interleaved in a shuffled order each round.
-The overhead is the median over rounds of (costspan - baseline); per chunk, a stream's overhead less the plain
-call's, over its chunks.
+The overhead is the median over rounds of (costspan - baseline). Each stream runs at two lengths (50 and 250
+chunks): per chunk is the difference of their overheads over the 200 chunks between them, so what a stream costs
+once (its proxy, its end) is not spread over its chunks; that once-per-stream part is reported beside it, beyond
+the plain call's overhead.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from costspan.testing import ProviderServer, Reply
 
 CHUNKS = 50
-_TEXT = " ".join(f"w{n}" for n in range(CHUNKS))
+LONG = 250  # chunks of the long stream
+_TEXTS = {chunks: " ".join(f"w{n}" for n in range(chunks)) for chunks in (CHUNKS, LONG)}
 
 
 def _gemini(server: ProviderServer) -> dict[str, Callable[[], Any]]:
@@ -33,6 +36,9 @@ def _gemini(server: ProviderServer) -> dict[str, Callable[[], Any]]:
     return {
         "gemini generate_content": lambda: client.models.generate_content(**arguments),
         "gemini generate_content_stream": lambda: sum(1 for _ in client.models.generate_content_stream(**arguments)),
+        f"gemini generate_content_stream x{LONG}": lambda: sum(
+            1 for _ in client.models.generate_content_stream(**arguments)
+        ),
     }
 
 
@@ -55,11 +61,13 @@ def _bedrock(server: ProviderServer) -> dict[str, Callable[[], Any]]:
     return {
         "bedrock converse": lambda: client.converse(**arguments),
         "bedrock converse_stream": lambda: sum(1 for _ in client.converse_stream(**arguments)["stream"]),
+        f"bedrock converse_stream x{LONG}": lambda: sum(1 for _ in client.converse_stream(**arguments)["stream"]),
     }
 
 
-def _timed(server: ProviderServer, call: Callable[[], Any], suppressed: bool) -> int:
-    server.push(Reply(text=_TEXT, chunks=CHUNKS))
+def _timed(server: ProviderServer, name: str, call: Callable[[], Any], suppressed: bool) -> int:
+    chunks = LONG if name.endswith(f"x{LONG}") else CHUNKS
+    server.push(Reply(text=_TEXTS[chunks], chunks=chunks))
     start = time.perf_counter_ns()
     if suppressed:
         with suppress_instrumentation():
@@ -77,15 +85,15 @@ def measure(rounds: int, seed: int) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     with ProviderServer() as server:
         cases = {**_gemini(server), **_bedrock(server)}
-        for call in cases.values():  # warm up: imports, connections, price resolution
+        for name, call in cases.items():  # warm up: imports, connections, price resolution
             for suppressed in (True, False):
-                _timed(server, call, suppressed)
+                _timed(server, name, call, suppressed)
         overheads: dict[str, list[float]] = {name: [] for name in cases}
         baselines: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(rounds):
             for name in order.sample(list(cases), len(cases)):
                 modes = order.sample([True, False], 2)
-                times = {suppressed: _timed(server, cases[name], suppressed) for suppressed in modes}
+                times = {suppressed: _timed(server, name, cases[name], suppressed) for suppressed in modes}
                 baselines[name].append(times[True] / 1000)
                 overheads[name].append((times[False] - times[True]) / 1000)
     for name in cases:
@@ -97,13 +105,18 @@ def measure(rounds: int, seed: int) -> dict[str, dict[str, float]]:
         ("gemini generate_content", "gemini generate_content_stream"),
         ("bedrock converse", "bedrock converse_stream"),
     ):
-        out[stream]["per_chunk_us"] = (out[stream]["overhead_us"] - out[plain]["overhead_us"]) / CHUNKS
+        long = out[f"{stream} x{LONG}"]
+        per_chunk = (long["overhead_us"] - out[stream]["overhead_us"]) / (LONG - CHUNKS)
+        long["per_chunk_us"] = per_chunk
+        long["per_stream_us"] = out[stream]["overhead_us"] - per_chunk * CHUNKS - out[plain]["overhead_us"]
     return out
 
 
 def format_results(results: dict[str, dict[str, float]]) -> str:
-    lines = [f"Gemini and Bedrock Converse over loopback HTTP ({CHUNKS}-chunk streams): median per call, us"]
+    lines = [f"Gemini and Bedrock Converse over loopback HTTP ({CHUNKS}- and {LONG}-chunk streams): median, us"]
     for name, row in results.items():
-        chunk = f"   {row['per_chunk_us']:+.2f} us/chunk" if "per_chunk_us" in row else ""
-        lines.append(f"  {name:<34} baseline {row['baseline_us']:>9.0f}   costspan {row['overhead_us']:+8.1f}{chunk}")
+        chunk = ""
+        if "per_chunk_us" in row:
+            chunk = f"   {row['per_chunk_us']:+.2f} us/chunk, {row['per_stream_us']:+.1f} us/stream beyond a call"
+        lines.append(f"  {name:<38} baseline {row['baseline_us']:>9.0f}   costspan {row['overhead_us']:+8.1f}{chunk}")
     return "\n".join(lines)

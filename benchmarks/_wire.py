@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx2
 import openai
+import openai._base_client
 
 __all__ = [
     "CACHED_TOKENS",
@@ -101,6 +101,10 @@ def _stream_frames(include_usage: bool) -> tuple[bytes, ...]:
     return tuple(frames)
 
 
+# The HTTP client module the installed SDK builds on: httpx2 from openai 3, httpx before.
+httpx2: Any = openai._base_client.httpx2 if hasattr(openai._base_client, "httpx2") else openai._base_client.httpx
+
+
 class ReplayTransport(httpx2.BaseTransport):
     """Answers every chat completion request from pre-built bytes, streaming one SSE event per read."""
 
@@ -109,7 +113,7 @@ class ReplayTransport(httpx2.BaseTransport):
         self._stream = _stream_frames(include_usage=False)
         self._stream_with_usage = _stream_frames(include_usage=True)
 
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+    def handle_request(self, request: Any) -> Any:
         body = json.loads(request.content)
         if not body.get("stream"):
             return httpx2.Response(200, headers=_JSON_HEADERS, content=self._completion)

@@ -244,7 +244,7 @@ def _run_providers(args: argparse.Namespace, otel: Otel) -> None:
     import costspan
 
     instrumentor = costspan.CostspanInstrumentor()
-    instrumentor.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, ledger="off")
+    instrumentor.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, ledger=False)
     try:
         results = _providers.measure(args.rounds, args.seed)
     finally:

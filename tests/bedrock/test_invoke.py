@@ -154,6 +154,7 @@ def test_without_count_headers_the_body_has_the_counts(
     text makes an estimate), and the user still reads the whole body."""
     server.push(Reply(text="one two three four", chunks=4, usage=family.case.usage, headers=NO_COUNT_HEADERS))
     assert invoke(client, family, stream=False) == "one two three four"
+    assert otel.span().attributes["gen_ai.response.finish_reasons"] == (family.finish_reason,)
     attributes = otel.span().attributes
     if family is not FAMILIES["mistral"]:
         assert_priced(attributes, family.case)
@@ -161,6 +162,29 @@ def test_without_count_headers_the_body_has_the_counts(
     assert attributes["costspan.usage.estimated"] is True
     assert attributes["gen_ai.usage.input_tokens"] >= 1 and attributes["gen_ai.usage.output_tokens"] >= 1
     assert attributes["gen_ai.usage.cost.amount"] > 0
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["invoke", "invoke-stream"])
+@each_family
+def test_content_capture_reads_each_familys_body(
+    family: Family, stream: bool, server: ProviderServer, otel: Any, instrument: Any
+) -> None:
+    """With content capture on, the span has the body's messages (Llama's and Mistral's prompt string as one user
+    message) and its output in the conventions' shape, with the stop reason; the user still reads the whole body."""
+    instrument(capture_content=True)
+    server.push(Reply(text="one two three four", chunks=4, usage=family.case.usage))
+    assert invoke(bedrock_client(server), family, stream) == "one two three four"
+    attributes = otel.span().attributes
+    assert attributes["gen_ai.response.finish_reasons"] == (family.finish_reason,)
+    prompt = family.request(256).get("prompt", PROMPT)
+    assert json.loads(attributes["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": prompt}]}
+    ]
+    answer = {"type": "text", "content": "one two three four"}
+    assert json.loads(attributes["gen_ai.output.messages"]) == [
+        {"role": "assistant", "parts": [answer], "finish_reason": family.finish_reason}
+    ]
+    assert "gen_ai.system_instructions" not in attributes
 
 
 @each_family

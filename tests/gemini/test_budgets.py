@@ -77,16 +77,18 @@ def test_stream_outgrowing_the_budget_is_cut(gem: Driver, server: ProviderServer
                 got.append(chunk)
     assert cut.value.budget == budget.name and "stopped a call needing" in str(cut.value)
     assert 1 <= len(got) < 100
-    if gem.is_async:
-        # costspan closes the SDK's outermost async generator; the SDK closes its HTTP response when the inner
-        # ones are finalized, which the event loop does once the collector frees them (the raised error's
-        # traceback holds them in a cycle). Its sync stream never closes the response it reads (with or without
-        # costspan): the connection is released only when the client is.
-        deadline = time.monotonic() + 5
-        while not server.hangups:  # closed upstream: the server saw the client go
-            assert time.monotonic() < deadline, "the stream was not closed upstream"
+    # Closed upstream: the server saw the client go. costspan closes the SDK's outermost generator, and the SDK's
+    # HTTP response is closed when the generators inside it are finalized: at once for the sync SDK (httpcore's
+    # response stream closes itself when its generator is), and for the async one when the event loop finalizes
+    # them, once the collector frees them (the raised error's traceback holds them in a cycle).
+    deadline = time.monotonic() + 5
+    while not server.hangups:
+        assert time.monotonic() < deadline, "the stream was not closed upstream"
+        if gem.is_async:
             gc.collect()
             gem.run(asyncio.sleep(0.02))
+        else:
+            time.sleep(0.02)
     attributes = otel.span().attributes
     assert attributes["error.type"] == "BudgetExceededError"
     assert attributes["costspan.stream.completed"] is False

@@ -129,9 +129,29 @@ def _converse_call(server: ProviderServer, stream: bool) -> str:
     return bedrock_text(list(client.converse_stream(**arguments)["stream"]))
 
 
+def _invoke_call(server: ProviderServer, stream: bool) -> str:
+    """InvokeModel with Claude's own body on Bedrock, read as its users read it."""
+    client = bedrock_client(server)
+    body = json.dumps(
+        {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 256,
+            "system": SECRET_SYSTEM,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": SECRET_PROMPT}]}],
+        }
+    )
+    if not stream:
+        return json.loads(client.invoke_model(modelId=CLAUDE, body=body)["body"].read())["content"][0]["text"]
+    events = client.invoke_model_with_response_stream(modelId=CLAUDE, body=body)["body"]
+    chunks = [json.loads(event["chunk"]["bytes"]) for event in events]
+    return "".join(chunk["delta"]["text"] for chunk in chunks if chunk["type"] == "content_block_delta")
+
+
 @pytest.mark.parametrize("capture", ["off", "option", "variable"])
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-@pytest.mark.parametrize("call", [_gemini_call, _converse_call], ids=["gemini", "bedrock-converse"])
+@pytest.mark.parametrize(
+    "call", [_gemini_call, _converse_call, _invoke_call], ids=["gemini", "bedrock-converse", "bedrock-invoke"]
+)
 def test_gemini_and_converse_capture_only_when_asked(
     call: Callable[[ProviderServer, bool], str],
     stream: bool,
@@ -143,9 +163,9 @@ def test_gemini_and_converse_capture_only_when_asked(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    """google-genai's generate_content and Bedrock's Converse: the same opt-in as the others. Off, no content
-    anywhere; on, the span's messages in the conventions' shape (Gemini's "model" role is "assistant"), and
-    nowhere else."""
+    """google-genai's generate_content, Bedrock's Converse and InvokeModel: the same opt-in as the others. Off, no
+    content anywhere; on, the span's messages in the conventions' shape (Gemini's "model" role is "assistant"),
+    and nowhere else."""
     ledger_file = _instrument_capturing(capture, instrument, caplog, monkeypatch, tmp_path)
     server.push(Reply(text=SECRET_ANSWER, chunks=3))
     assert call(server, stream) == SECRET_ANSWER

@@ -42,7 +42,7 @@ from .._pipeline import Pipeline
 from .._wrap import Wrapper, make_wrapper
 from ._common import count_of, detail_count, is_raw, is_record, request_attributes, server_of
 
-__all__ = ["REQUIREMENT", "endpoints", "helper_closes", "wrappers"]
+__all__ = ["REQUIREMENT", "endpoints", "helper_closes", "message_parts", "wrappers"]
 
 ANTHROPIC = "anthropic"
 # The SDK versions costspan instruments (pyproject's anthropic extra says the same); see the instrumentor.
@@ -115,9 +115,9 @@ def _begin_message(call: Call, instance: Any, kwargs: dict[str, Any], stream: bo
 def _capture_input(call: Call, sent: Mapping[str, Any]) -> None:
     """The request's messages and system prompt; a stream's reader then also keeps the output text."""
     system = sent.get("system")
-    instructions = [content.text_part(system)] if isinstance(system, str) else _parts(system) or None
+    instructions = [content.text_part(system)] if isinstance(system, str) else message_parts(system) or None
     messages = [
-        content.message(content.field(item, "role"), _parts(content.field(item, "content")))
+        content.message(content.field(item, "role"), message_parts(content.field(item, "content")))
         for item in content.items(sent.get("messages"))
     ]
     call.content = content.Content(messages, instructions)
@@ -125,9 +125,9 @@ def _capture_input(call: Call, sent: Mapping[str, Any]) -> None:
         call.read_chunk = _read_event_keeping_text
 
 
-def _parts(blocks: Any) -> list[dict[str, Any]]:
-    """Content blocks (or a string) in the semantic conventions' parts: text, tool calls and tool results; other
-    blocks (images, documents, thinking) by type only."""
+def message_parts(blocks: Any) -> list[dict[str, Any]]:
+    """Anthropic's content blocks (or a string), also those of InvokeModel bodies on Bedrock, in the semantic
+    conventions' parts: text, tool calls and tool results; other blocks (images, documents, thinking) by type only."""
     if isinstance(blocks, str):
         return [content.text_part(blocks)]
     parts = []
@@ -140,7 +140,7 @@ def _parts(blocks: Any) -> list[dict[str, Any]]:
             parts.append(content.tool_call_part(content.field(block, "id"), name, arguments))
         elif kind == "tool_result":
             given = content.field(block, "content")
-            result = given if isinstance(given, str) else _parts(given)
+            result = given if isinstance(given, str) else message_parts(given)
             parts.append(content.tool_response_part(content.field(block, "tool_use_id"), result))
         else:
             parts.append(content.part_of_type(kind))
@@ -248,7 +248,7 @@ def _read_message(call: Call, message: Any) -> None:
         call.output_parts += _content_texts(message)
     if call.content is not None:
         reason = message.stop_reason if isinstance(message.stop_reason, str) else None
-        call.content.output = [content.message("assistant", _parts(message.content), reason)]
+        call.content.output = [content.message("assistant", message_parts(message.content), reason)]
 
 
 def _content_texts(message: Any) -> list[str]:

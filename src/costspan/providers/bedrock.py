@@ -13,7 +13,8 @@ Anthropic), ConverseStream's in its closing ``metadata`` event. InvokeModel's bo
 Llama, Mistral, Nova, ...) and is the user's to read: its counts come from Bedrock's ``X-Amzn-Bedrock-*-Token-Count``
 response headers, which every model has. Only when they are missing (a proxy that drops them) is the body read, and
 put back unread for the user, for the counts its family carries (Anthropic's ``usage``, Nova's ``usage``, Llama's
-``prompt_token_count`` and ``generation_token_count``; Mistral's body has none, so its text makes an estimate).
+``prompt_token_count`` and ``generation_token_count``; Mistral's body has none, so its text makes an estimate),
+its text and stop reason. With content capture on, the body is read so too, for the output and the stop reason.
 InvokeModelWithResponseStream's counts come from the ``amazon-bedrock-invocationMetrics`` of its last chunk, and its
 text and stop reason from each chunk's body (the shapes of Anthropic, Llama, Mistral and Nova). A stream that ends
 before its counts has exact nothing: input is estimated from the request, output from the text streamed.
@@ -36,6 +37,7 @@ from .._pipeline import Pipeline
 from .._wrap import Wrapper, make_wrapper
 from ..usage import token_count
 from ._common import count_of, detail_count, malformed, request_attributes, server_of_url
+from .anthropic import message_parts
 
 __all__ = ["REQUIREMENT", "endpoints", "helper_closes", "wrappers"]
 
@@ -223,7 +225,27 @@ def _start_invoke(call: Call, instance: Any, kwargs: dict[str, Any], stream: boo
         },
     }
     _start(call, instance, {"params": sent}, stream)
+    _capture_invoke_input(call, body)
     return kwargs
+
+
+def _capture_invoke_input(call: Call, body: Mapping[str, Any]) -> None:
+    """With content capture on: an InvokeModel body's messages and system prompt (Anthropic's Messages shape, or
+    Nova's, which is Converse's), or its prompt string (Llama, Mistral) as one user message."""
+    if not call.options.capture_content:
+        return
+    prompt = body.get("prompt")
+    if isinstance(prompt, str):
+        call.content = content.Content([content.message("user", [content.text_part(prompt)])])
+    else:
+        parts = message_parts if "anthropic_version" in body else _parts
+        messages = [
+            content.message(content.field(item, "role"), parts(content.field(item, "content")))
+            for item in content.items(body.get("messages"))
+        ]
+        call.content = content.Content(messages, parts(body.get("system")) or None)
+    if call.stream:
+        call.read_chunk = _read_invoke_chunk_keeping_text
 
 
 def _start_invoke_plain(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -244,11 +266,11 @@ def _header_count(call: Call, headers: Mapping[str, Any], kind: str, required: b
 
 def _read_invoke(call: Call, response: Any) -> None:
     """InvokeModel: the counts Bedrock puts in the response headers; the body stays unread for the user unless
-    they are missing."""
+    they are missing or content is captured."""
     _read_metadata(call, response)
     headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
     if _HEADER.format("input") not in headers and _HEADER.format("output") not in headers:
-        _read_invoke_body(call, response)
+        _read_invoke_body(call, response, counts=True)
         return
     usage = {
         "inputTokens": _header_count(call, headers, "input", required=True),
@@ -257,11 +279,14 @@ def _read_invoke(call: Call, response: Any) -> None:
         "cacheWriteInputTokens": _header_count(call, headers, "cache-write-input", required=False),
     }
     _read_usage(call, usage)
+    if call.content is not None:
+        _read_invoke_body(call, response, counts=False)
 
 
-def _read_invoke_body(call: Call, response: dict[str, Any]) -> None:
-    """The counts of the body, read whole and put back as an unread StreamingBody of the same bytes (a read that
-    fails raises here, is logged, and leaves the body as it is)."""
+def _read_invoke_body(call: Call, response: dict[str, Any], counts: bool) -> None:
+    """The body, read whole and put back as an unread StreamingBody of the same bytes (a read that fails raises
+    here, is logged, and leaves the body as it is): its stop reason, its counts (``counts``), and its output when
+    content is captured."""
     from botocore.response import StreamingBody
 
     data = response["body"].read()
@@ -271,11 +296,28 @@ def _read_invoke_body(call: Call, response: dict[str, Any]) -> None:
     except ValueError:
         decoded = None
     decoded = decoded if isinstance(decoded, dict) else {}
-    _read_usage(call, _body_usage(decoded))
-    if not call.usage_seen:
-        text = _body_text(decoded)
-        if isinstance(text, str):
-            call.output_parts.append(text)
+    reason = _chunk_stop_reason(decoded)
+    if isinstance(reason, str):
+        call.finish_reasons = [reason]
+    if counts:
+        _read_usage(call, _body_usage(decoded))
+    text = _body_text(decoded)
+    if not call.usage_seen and isinstance(text, str):
+        call.output_parts.append(text)
+    if call.content is not None:
+        call.content.output = [content.message("assistant", _body_parts(decoded, text), reason)]
+
+
+def _body_parts(body: Mapping[str, Any], text: Any) -> list[dict[str, Any]]:
+    """A complete InvokeModel body's output, in the conventions' parts: Anthropic's content blocks, Nova's
+    message, or the one text of Llama's and Mistral's."""
+    blocks = body.get("content")
+    if isinstance(blocks, list):
+        return message_parts(blocks)
+    message = (body.get("output") or {}).get("message")
+    if isinstance(message, Mapping):
+        return _parts(message.get("content"))
+    return [content.text_part(text)] if isinstance(text, str) else []
 
 
 def _body_usage(body: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -341,10 +383,19 @@ def _read_invoke_chunk(call: Call, event: Any) -> bool:
     return False
 
 
+def _read_invoke_chunk_keeping_text(call: Call, event: Any) -> bool:
+    parts = call.output_parts
+    seen = len(parts)
+    read = _read_invoke_chunk(call, event)
+    if len(parts) > seen:
+        call.content.stream_text(parts[-1])
+    return read
+
+
 def _chunk_stop_reason(event: Mapping[str, Any]) -> Any:
-    """The stop reason one model's chunk carries, if any: Llama's, Mistral's output's, Nova's messageStop's,
-    Anthropic's message_delta's."""
-    reason = event.get("stop_reason")
+    """The stop reason one model's chunk (or complete body) carries, if any: Llama's and Anthropic's, Mistral's
+    output's, Nova's (messageStop's in a stream), Anthropic's message_delta's."""
+    reason = event.get("stop_reason", event.get("stopReason"))
     if reason is not None:
         return reason
     outputs = event.get("outputs")
