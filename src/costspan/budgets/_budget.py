@@ -280,9 +280,10 @@ class Budget:
         """Hold ``amount_usd`` (a call's worst case) for one call; raises :class:`BudgetExceededError` when it
         does not fit (action "block")."""
         slot, rid, nanos = self._prepare(scope_value, amount_usd)
+        applied = self._journal.applied
         try:
             outcome = self._store.reserve(slot, rid, nanos, self._refuse_above)
-            if not outcome.ok and self._journal:  # refused while this process's calls still hold: apply, try again
+            if not outcome.ok and self._pending_since(applied):  # this process's ended calls held it: again
                 self._journal.flush()
                 outcome = self._store.reserve(slot, rid, nanos, self._refuse_above)
         except StoreError as error:
@@ -291,9 +292,10 @@ class Budget:
 
     async def areserve(self, scope_value: str | None, amount_usd: float) -> Reservation:
         slot, rid, nanos = self._prepare(scope_value, amount_usd)
+        applied = self._journal.applied
         try:
             outcome = await self._store.areserve(slot, rid, nanos, self._refuse_above)
-            if not outcome.ok and self._journal:
+            if not outcome.ok and self._pending_since(applied):
                 await asyncio.to_thread(self._journal.flush)
                 outcome = await self._store.areserve(slot, rid, nanos, self._refuse_above)
         except StoreError as error:
@@ -415,6 +417,11 @@ class Budget:
         reservation = Reservation(self._name, slot, rid, nanos, stored=True)
         reservation._quiet = self._quiet(outcome)
         return reservation
+
+    def _pending_since(self, applied: int) -> bool:
+        """Whether the journal holds settlements, or applied some after ``applied`` (the count when a reserve
+        began: its refusal may have seen their reservations still held)."""
+        return bool(self._journal) or self._journal.applied != applied
 
     def _hands_off(self, reservation: Reservation, actual: int) -> bool:
         return reservation._quiet and actual <= reservation._nanos and len(self._journal) < HANDOFF_BOUND

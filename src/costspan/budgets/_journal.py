@@ -67,6 +67,7 @@ class Journal:
         self._worker: threading.Thread | None = None
         self._wake = threading.Event()
         self.dropped = 0
+        self.applied = 0  # entries the store took: a caller tells whether any was applied meanwhile
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -109,6 +110,7 @@ class Journal:
             with self._lock:
                 if self._entries and self._entries[0] is entry:
                     self._entries.popleft()
+                self.applied += 1
             self._applied(entry, outcome)
 
     def _run(self) -> None:
