@@ -6,7 +6,6 @@ health in ``_stores``, the windows in ``_windows``, and settlements kept through
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import threading
@@ -296,7 +295,7 @@ class Budget:
         try:
             outcome = await self._store.areserve(slot, rid, nanos, self._refuse_above)
             if not outcome.ok and self._pending_since(applied):
-                await asyncio.to_thread(self._journal.flush)
+                await self._apply_pending()
                 outcome = await self._store.areserve(slot, rid, nanos, self._refuse_above)
         except StoreError as error:
             return self._unstored(slot, rid, nanos, error)
@@ -365,7 +364,7 @@ class Budget:
             return ()
         try:
             if self._journal:
-                await asyncio.to_thread(self._journal.flush)
+                await self._apply_pending()
             outcome = await self._store.asettle(*entry)
         except StoreError as error:
             self._health.failed(error)
@@ -417,6 +416,13 @@ class Budget:
         reservation = Reservation(self._name, slot, rid, nanos, stored=True)
         reservation._quiet = self._quiet(outcome)
         return reservation
+
+    async def _apply_pending(self) -> None:
+        """This process's pending settlements, applied through the async client (never a thread of the loop's
+        executor, which the application's own work needs). The journal's thread may apply them too: the store
+        counts each once."""
+        for entry in self._journal.pending():
+            self._settled(entry.slot, await self._store.asettle(*entry))
 
     def _pending_since(self, applied: int) -> bool:
         """Whether the journal holds settlements, or applied some after ``applied`` (the count when a reserve
@@ -507,9 +513,9 @@ class Budget:
 
     async def _astatus(self, scope_value: str | None) -> Outcome:
         slot = self._slot(scope_value)
-        if self._journal:
-            await asyncio.to_thread(self._journal.flush)
         try:
+            if self._journal:
+                await self._apply_pending()
             outcome = await self._store.astatus(slot)
         except StoreError as error:
             raise self._unreadable(slot, error) from error

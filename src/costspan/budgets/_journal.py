@@ -91,6 +91,10 @@ class Journal:
                 self._worker = threading.Thread(target=self._run, name="costspan-budget-journal", daemon=True)
                 self._worker.start()
 
+    def pending(self) -> list[Entry]:
+        with self._lock:
+            return list(self._entries)
+
     def flush(self) -> bool:
         """Apply what the store takes now, oldest first; whether the journal is empty."""
         with self._flushing:
