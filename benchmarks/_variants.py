@@ -11,10 +11,13 @@ everywhere (costspan never records content unless asked), so every variant emits
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
 import importlib
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,16 +30,18 @@ from _wire import REQUEST, STREAM_CHUNKS, STREAM_REQUEST, STREAM_USAGE_REQUEST
 from openai.resources.chat.completions.completions import Completions
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanKind
 
 from costspan import Budget, CostspanInstrumentor
 from costspan._request import activate, deactivate
+from costspan.ledger import LedgerProcessor
 
 __all__ = [
     "BASELINE",
     "COSTSPAN",
     "COSTSPAN_IN_REQUEST",
+    "COSTSPAN_LEDGER_BUDGET",
     "COSTSPAN_MEMORY_BUDGET",
     "COSTSPAN_REDIS_BUDGET",
     "FLOOR",
@@ -56,6 +61,7 @@ COSTSPAN = "costspan"
 COSTSPAN_IN_REQUEST = "costspan, in a request"
 COSTSPAN_MEMORY_BUDGET = "costspan + budget (memory)"
 COSTSPAN_REDIS_BUDGET = "costspan + budget (Redis)"
+COSTSPAN_LEDGER_BUDGET = "costspan + ledger + budget"
 # (name shown, pip distribution, module with an ``OpenAIInstrumentor``)
 PEERS = (
     ("openai-v2 (contrib)", "opentelemetry-instrumentation-openai-v2", "opentelemetry.instrumentation.openai_v2"),
@@ -70,6 +76,40 @@ ISOLATED_CHUNKS = 2000
 _ISOLATED_REQUEST = {**STREAM_REQUEST, "max_completion_tokens": 4096}
 
 
+class Switched(SpanProcessor):
+    """A processor on the shared provider that passes spans on only while its variant's batches run: the ledger
+    of the variant that has one (a provider's processors cannot be removed; the others pay one test of a flag)."""
+
+    def __init__(self, processor: SpanProcessor) -> None:
+        self.processor = processor
+        self.taking = False
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        if self.taking:
+            self.processor.on_start(span, parent_context)
+
+    def on_end(self, span: Any) -> None:
+        if self.taking:
+            self.processor.on_end(span)
+
+    def shutdown(self) -> None:
+        self.processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.processor.force_flush(timeout_millis)
+
+
+def _ledger(otel: Otel) -> Switched:
+    """A SQLite ledger in a directory of its own, removed at exit, switched on with its variant."""
+    directory = tempfile.mkdtemp(prefix="costspan-benchmark-")
+    processor = LedgerProcessor(os.path.join(directory, "ledger.db"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    atexit.register(processor.shutdown)  # runs first: the writer stops before its directory goes
+    switched = Switched(processor)
+    otel.tracer_provider.add_span_processor(switched)
+    return switched
+
+
 @dataclass(frozen=True)
 class Patch:
     """What ``Completions.create`` is while a variant runs: an instrumentation's wrapper, or the original."""
@@ -81,10 +121,14 @@ class Patch:
     in_request: bool = False
     """Make the batch's calls in one request: under a local root span, as a server instrumentation opens it
     (started and ended outside the timed batch), which then counts every call's cost."""
+    ledger: Switched | None = None
+    """The variant's ledger, on the shared provider: it takes spans only while this patch is on."""
     _open: list[Any] = dataclasses.field(default_factory=list, compare=False)
 
     def on(self) -> None:
         Completions.create = self.create  # type: ignore[method-assign]
+        if self.ledger is not None:
+            self.ledger.taking = True
         if self.requests is None:
             return
         activate(self.requests)
@@ -94,6 +138,8 @@ class Patch:
 
     def off(self) -> None:
         Completions.create = ORIGINAL_CREATE  # type: ignore[method-assign]
+        if self.ledger is not None:
+            self.ledger.taking = False
         while self._open:
             server, token = self._open.pop()
             otel_context.detach(token)
@@ -162,7 +208,8 @@ def _peers() -> tuple[list[tuple[str, Any]], list[str]]:
 def _budgeted(redis_url: str | None) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
     """costspan with a budget that every call fits: in memory, and in Redis when there is one."""
     budget = Budget(1e6, window="day", name="benchmark-memory")
-    out = [(COSTSPAN_MEMORY_BUDGET, {"budgets": [budget]})]
+    with_ledger = Budget(1e6, window="day", name="benchmark-ledger")
+    out = [(COSTSPAN_MEMORY_BUDGET, {"budgets": [budget]}), (COSTSPAN_LEDGER_BUDGET, {"budgets": [with_ledger]})]
     if redis_url is None:
         return out, [f"left out {COSTSPAN_REDIS_BUDGET}: no redis-server on PATH and no --redis URL"]
     out.append((COSTSPAN_REDIS_BUDGET, {"budgets": [Budget(1e6, window="day", name="benchmark", store=redis_url)]}))
@@ -186,6 +233,8 @@ def instrumentations(otel: Otel, redis_url: str | None = None) -> tuple[list[tup
         notes += problems
         if patch is not None and isinstance(instrumentor, CostspanInstrumentor):
             patch = dataclasses.replace(patch, requests=otel.tracer_provider)
+        if patch is not None and name == COSTSPAN_LEDGER_BUDGET:
+            patch = dataclasses.replace(patch, ledger=_ledger(otel))
         if patch is not None:
             patches.append((name, patch))
         if patch is not None and name == COSTSPAN:
@@ -247,8 +296,9 @@ def _in_sdk(
 
 
 def _unwrapped(patch: Patch) -> Patch:
-    """A costspan patch's request processor and request, without its wrapper (the isolated suite calls it)."""
-    return Patch(ORIGINAL_CREATE, patch.requests, patch.in_request)
+    """A costspan patch's request processor, request and ledger, without its wrapper (the isolated suite calls
+    it)."""
+    return dataclasses.replace(patch, create=ORIGINAL_CREATE, _open=[])
 
 
 def _isolated(client: openai.OpenAI, floor: Floor, instrumented: list[tuple[str, Patch]], calls: int) -> Suite:

@@ -132,7 +132,7 @@ def _settle(all_suites: Sequence[Suite], otel: Otel, order: random.Random) -> No
     caches) are moved out of the collector's reach, so ``gc.collect()`` before each batch costs microseconds."""
     _round(all_suites, order)
     for thread in threading.enumerate():
-        if thread.name.startswith("costspan"):  # costspan loads tiktoken on a thread at its first instrument()
+        if thread.name == "costspan-tiktoken":  # costspan loads tiktoken on a thread at its first instrument()
             thread.join()
     otel.flush()
     gc.collect()
