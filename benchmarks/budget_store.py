@@ -15,7 +15,15 @@ drift):
 
 Reported per pair, in microseconds: the median over rounds of the wall time, the rounds' 90th percentile, and
 the median of this process's CPU time (the client's own work: redis-py's routing and costspan's; on a machine
-shared with other work the wall times move with its load, the CPU times much less).
+shared with other work the wall times move with its load, the CPU times much less). Each round ends when the
+budget's journal has applied every settlement it was handed (its thread applies a settlement that fits its
+reservation off the request thread), so the wall times include that work.
+
+Then, per store, paced as a call's path is in an application (a pair, then ``--pause`` ms in which the journal's
+thread does its work, as it would while the next LLM call is in flight): the time a pair takes on the calling
+thread (``reserve`` + ``settle``) and ``reserve`` alone (the reservation's round trip), median and 90th percentile
+of ``--pairs`` x ``--rounds`` pairs timed one by one, sync; and the scripts (EVALSHA) each pair sends from the
+calling thread and in all, counted in redis-py's send path over one batch, sync and async.
 """
 
 from __future__ import annotations
@@ -28,8 +36,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import redis.asyncio.connection
+import redis.connection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -62,6 +75,64 @@ def _threads(budget: Budget, pairs: int, count: int) -> None:
         worker.join()
 
 
+def _drained(budget: Budget) -> None:
+    while budget.journaled:
+        time.sleep(0.0001)
+
+
+@contextmanager
+def _counting_scripts() -> Iterator[list[int]]:
+    """The thread of each script redis-py sends, sync or async, while in the block."""
+    sent: list[int] = []
+    saved = []
+    for connection in (redis.connection.AbstractConnection, redis.asyncio.connection.AbstractConnection):
+        send = connection.send_packed_command
+        saved.append((connection, send))
+
+        def spy(self: Any, command: Any, *args: Any, send: Any = send, **kwargs: Any) -> Any:
+            if b"EVALSHA" in (command if isinstance(command, bytes) else b"".join(command)):
+                sent.append(threading.get_ident())
+            return send(self, command, *args, **kwargs)
+
+        connection.send_packed_command = spy  # type: ignore[method-assign]
+    try:
+        yield sent
+    finally:
+        for connection, send in saved:
+            connection.send_packed_command = send  # type: ignore[method-assign]
+
+
+def _round_trips(budget: Budget, pairs: int, loop: asyncio.AbstractEventLoop) -> str:
+    figures = []
+    for kind, run in (("sync", lambda: _sync(budget, pairs)), ("async", lambda: _async(budget, pairs, loop))):
+        with _counting_scripts() as sent:
+            run()
+            _drained(budget)
+        mine = sent.count(threading.get_ident())
+        figures.append(f"{kind} {mine / pairs:.2f} on the calling thread, {len(sent) / pairs:.2f} in all")
+    return "; ".join(figures)
+
+
+def _paced(budget: Budget, count: int, pause: float) -> tuple[list[float], list[float]]:
+    """Per pair, timed one by one: (reserve + settle, reserve alone), in microseconds."""
+    pairs, reserves = [], []
+    for _ in range(count):
+        began = time.perf_counter()
+        reservation = budget.reserve(None, AMOUNT)
+        reserved = time.perf_counter()
+        budget.settle(reservation, ACTUAL)
+        ended = time.perf_counter()
+        pairs.append((ended - began) * 1e6)
+        reserves.append((reserved - began) * 1e6)
+        time.sleep(pause)
+    _drained(budget)
+    return pairs, reserves
+
+
+def _figures(times: list[float]) -> str:
+    return f"{statistics.median(times):6.1f} (p90 {statistics.quantiles(times, n=10)[-1]:6.1f})"
+
+
 def _variants(budgets: dict[str, Budget], pairs: int, threads: int, loop: asyncio.AbstractEventLoop) -> dict:
     out: dict[str, tuple[Callable[[], None], int]] = {}
     for store, budget in budgets.items():
@@ -77,6 +148,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--pause", type=float, default=2.0, help="ms between paced pairs")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         standalone = RedisServer(Path(directory) / "standalone")
@@ -110,8 +182,17 @@ def _run(standalone: str, cluster: str, options: argparse.Namespace) -> None:
             run, pairs = variants[name]
             began, began_cpu = time.perf_counter(), time.process_time()
             run()
+            _drained(budgets[name.split()[0]])
             wall[name].append((time.perf_counter() - began) / pairs * 1e6)
             cpu[name].append((time.process_time() - began_cpu) / pairs * 1e6)
+    count = options.rounds * options.pairs
+    print(f"paced, on the calling thread, us ({count} pairs timed one by one, {options.pause} ms apart), sync")
+    for store, budget in budgets.items():
+        pairs, reserves = _paced(budget, count, options.pause / 1000)
+        print(f"  {store:<11} reserve + settle {_figures(pairs)}; reserve alone {_figures(reserves)}")
+    print("scripts (EVALSHA) sent per pair")
+    for store, budget in budgets.items():
+        print(f"  {store:<11} {_round_trips(budget, options.pairs, loop)}")
     loop.close()
     print(f"reserve + settle, us per pair ({options.rounds} rounds of {options.pairs} pairs, median of rounds)")
     print(f"  {'':<24} {'wall':>8} {'wall p90':>9} {'client CPU':>11}")

@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import threading
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
 import pytest
+import redis.asyncio.connection
+import redis.connection
 from budgets.helpers import PASSWORD, RedisServer, SlowProxy, Stores
 from providers import ANTHROPIC, PROVIDERS, ProviderUnderTest
 
@@ -511,3 +514,70 @@ def test_malformed_usage_is_never_counted_free(
     assert span.attributes["costspan.usage.estimated"] is True
     assert span.attributes["gen_ai.usage.cost.amount"] > 0
     _assert_settled(budget, otel)
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The thread (its ident) of every script redis-py sends, sync or async, through any connection (a new
+    connection's own handshake, when a pool grows, is not the call's)."""
+    sent: list[int] = []
+    for connection in (redis.connection.AbstractConnection, redis.asyncio.connection.AbstractConnection):
+        send = connection.send_packed_command
+
+        def spy(self: Any, command: Any, *args: Any, send: Any = send, **kwargs: Any) -> Any:
+            if b"EVALSHA" in (command if isinstance(command, bytes) else b"".join(command)):
+                sent.append(threading.get_ident())
+            return send(self, command, *args, **kwargs)
+
+        monkeypatch.setattr(connection, "send_packed_command", spy)
+    return sent
+
+
+def _fitting(provider: ProviderUnderTest) -> Reply:
+    """A reply whose usage fits its reservation (the estimated input of MESSAGES and max_tokens 64)."""
+    if provider.name == "anthropic":
+        return Reply(text="one two three four", chunks=4, usage={"input_tokens": 10, "output_tokens": 20})
+    return Reply(
+        text="one two three four", chunks=4, usage={"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}
+    )
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_a_call_within_its_reservation_makes_one_round_trip(
+    provider: ProviderUnderTest,
+    driver: Driver,
+    redis_server: RedisServer,
+    server: ProviderServer,
+    otel: Any,
+    instrument: Any,
+    round_trips: list[int],
+    stream: bool,
+) -> None:
+    """Its reservation is the one request on the calling thread; its settlement, which can cross no threshold,
+    is applied by the budget's journal thread, and a read right after the call sees it. A call whose reservation
+    reaches a threshold settles in line and its span carries the threshold."""
+    budget = Budget(_cost(provider, 100, 64) * 20, store=redis_server.url, name=f"trips-{id(driver)}-{stream}")
+    instrument(budgets=[budget])
+    server.push(Reply(text="warm", chunks=2, usage=provider.streams.usage))
+    _create(provider, driver, stream=stream, max_tokens=64)  # loads the scripts
+    assert budget.spent() > 0
+    me, calls = threading.get_ident(), 5
+    round_trips.clear()
+    for _ in range(calls):
+        server.push(_fitting(provider))
+        _create(provider, driver, stream=stream, max_tokens=64)
+    assert round_trips.count(me) == calls
+    assert round(budget.spent() * NANOS) == _nanos(_span_costs(otel))
+    assert budget.reserved() == 0.0 and budget.journaled == 0
+    assert [span.events for span in otel.spans()] == [()] * (calls + 1)
+    crossing: list[int] = []  # the calls' round trips on this thread, for those whose span has the threshold
+    for _ in range(40):
+        before = round_trips.count(me)
+        server.push(_fitting(provider))
+        _create(provider, driver, stream=stream, max_tokens=64)
+        if otel.spans()[-1].events:
+            crossing.append(round_trips.count(me) - before)
+            break
+    # Its reservation and its settlement, after the previous call's if the journal's thread had not applied it yet
+    # (settlements reach the store in the order the calls ended).
+    assert crossing in ([2], [3]), "the call crossing the threshold at 0.5 settles on its own thread"

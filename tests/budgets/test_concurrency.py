@@ -141,7 +141,10 @@ def test_thresholds_fire_once_with_four_processes_racing(redis_server: RedisServ
     results = run_workers(WORKER, [["thresholds", json.dumps(options)]] * 4)
     fired = [json.loads(line) for line in events.read_text().splitlines()]
     assert Counter(event["threshold"] for event in fired) == {0.5: 1, 0.8: 1, 1.0: 1}
-    assert sorted(threshold for result in results for threshold in result["crossed"]) == [0.5, 0.8, 1.0]
+    # Each returned by the settle that crossed it, unless that settlement was one handed to the journal's thread
+    # (no threshold in reach when it reserved, but other processes' later calls settled first): fired from there.
+    returned = sorted(threshold for result in results for threshold in result["crossed"])
+    assert set(returned) <= {0.5, 0.8, 1.0} and len(returned) == len(set(returned))
     for event in fired:  # each fired by the settlement that crossed it, seeing the spend that crossed it
         assert event["threshold"] <= event["spent"] < event["threshold"] + 0.04 + 1e-9
     assert Budget(**config).spent() == pytest.approx(1.6)

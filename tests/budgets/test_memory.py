@@ -92,10 +92,7 @@ def test_a_full_store_never_forgets_spend(policy: str, caplog: pytest.LogCapture
     clock.now += 3600  # the window ends: its counters make room for the next one's
     budget.settle(budget.reserve("u-0", 0.5), 0.5)
     assert budget.spent("u-0") == 0.5
-    if policy == "allow":
-        assert budget.journaled == 3
-        budget._journal.flush()
-        assert budget.journaled == 0
+    assert budget.journaled == 0  # the settlement above applied the journal first: the store has room again
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -62,6 +62,7 @@ from costspan.budgets import Budget
 budget = Budget(100.0, store=sys.argv[1], name=sys.argv[2])
 budget.settle(budget.reserve(None, 0.5), 0.5)
 held = budget.reserve(None, 0.5)
+assert budget.spent() == 0.5  # applied (a read applies what the journal's thread has not yet)
 print("ready", flush=True)
 sys.stdin.readline()  # Redis is stalled
 unchecked = budget.reserve(None, 0.5)  # times out: let through unchecked, and Redis is left alone a second

@@ -44,6 +44,9 @@ __all__ = ["DEFAULT_RESERVATION_TTL", "Budget"]
 
 DEFAULT_RESERVATION_TTL = 900.0
 _KEEP = 3600.0  # seconds a window's counters outlive it (beyond the reservation TTL)
+# Settlements a budget hands to its journal's thread before the request threads settle in line again (applying
+# the backlog first): calls arriving faster than one thread applies them wait, and the journal stays bounded.
+HANDOFF_BOUND = 1000
 _log = logging.getLogger("costspan")
 
 
@@ -147,6 +150,7 @@ class Budget:
         self._name = check_name(name) if name is not None else self._default_name()
         limit_ns = self._limit_ns = round(self._limit * NANOS_PER_USD)
         self._refuse_above = limit_ns if self._action == "block" else None
+        self._levels = tuple(round(fraction * limit_ns) for fraction in self._thresholds)
         rules = Rules(
             name=self._name,
             hold_ms=math.ceil(self._ttl * 1000),
@@ -229,7 +233,8 @@ class Budget:
 
     @property
     def journaled(self) -> int:
-        """Settlements kept until the store answers (at most ``JOURNAL_BOUND``; see costspan.budgets._journal)."""
+        """Settlements not yet applied: kept until the store answers (at most ``JOURNAL_BOUND``), or handed to the
+        journal's thread (see costspan.budgets._journal)."""
         return len(self._journal)
 
     def count_unchecked(self) -> None:
@@ -274,16 +279,24 @@ class Budget:
         """Hold ``amount_usd`` (a call's worst case) for one call; raises :class:`BudgetExceededError` when it
         does not fit (action "block")."""
         slot, rid, nanos = self._prepare(scope_value, amount_usd)
+        applied = self._journal.applied
         try:
             outcome = self._store.reserve(slot, rid, nanos, self._refuse_above)
+            if not outcome.ok and self._pending_since(applied):  # this process's ended calls held it: again
+                self._journal.flush()
+                outcome = self._store.reserve(slot, rid, nanos, self._refuse_above)
         except StoreError as error:
             return self._unstored(slot, rid, nanos, error)
         return self._reserved(slot, rid, nanos, outcome)
 
     async def areserve(self, scope_value: str | None, amount_usd: float) -> Reservation:
         slot, rid, nanos = self._prepare(scope_value, amount_usd)
+        applied = self._journal.applied
         try:
             outcome = await self._store.areserve(slot, rid, nanos, self._refuse_above)
+            if not outcome.ok and self._pending_since(applied):
+                await self._apply_pending()
+                outcome = await self._store.areserve(slot, rid, nanos, self._refuse_above)
         except StoreError as error:
             return self._unstored(slot, rid, nanos, error)
         except BaseException:
@@ -320,11 +333,19 @@ class Budget:
         """Replace the reservation by the call's actual cost, exactly once (later calls do nothing). Returns the
         thresholds this settlement crossed first in its window, after calling ``on_threshold`` for each. Never
         raises for a store failure: the money is spent; the settlement is kept in the budget's journal and applied
-        once the store answers (see :attr:`journaled`)."""
+        once the store answers (see :attr:`journaled`). A Redis budget's settlement within its reservation that
+        cannot cross a threshold is handed to the journal's thread, applied at once off the calling thread (see
+        costspan.budgets._journal), and returns (); should it cross one after all (calls of other processes,
+        reserved after it, settled first), ``on_threshold`` is called from that thread."""
         actual = self._prepare_settle(reservation, actual_usd)
         if actual is None:
             return ()
         entry = Entry(reservation._slot, reservation.id, actual, reservation.stored)
+        if self._hands_off(reservation, actual):
+            self._journal.add(entry)  # applied at once by the journal's thread: see _journal
+            return ()
+        if self._journal:
+            self._journal.flush()  # this process's earlier settlements first, in the order the calls ended
         try:
             outcome = self._store.settle(*entry)
         except StoreError as error:
@@ -338,7 +359,12 @@ class Budget:
         if actual is None:
             return ()
         entry = Entry(reservation._slot, reservation.id, actual, reservation.stored)
+        if self._hands_off(reservation, actual):
+            self._journal.add(entry)  # no I/O and no await: a cancellation cannot come between
+            return ()
         try:
+            if self._journal:
+                await self._apply_pending()
             outcome = await self._store.asettle(*entry)
         except StoreError as error:
             self._health.failed(error)
@@ -387,7 +413,29 @@ class Budget:
         self._health.answered()
         if not outcome.ok:
             raise self._exceeded(slot.scope_value, outcome, nanos, "refused a call needing {}")
-        return Reservation(self._name, slot, rid, nanos, stored=True)
+        reservation = Reservation(self._name, slot, rid, nanos, stored=True)
+        reservation._quiet = self._quiet(outcome)
+        return reservation
+
+    async def _apply_pending(self) -> None:
+        """This process's pending settlements, applied through the async client (never a thread of the loop's
+        executor, which the application's own work needs). The journal's thread may apply them too: the store
+        counts each once."""
+        for entry in self._journal.pending():
+            self._settled(entry.slot, await self._store.asettle(*entry))
+
+    def _pending_since(self, applied: int) -> bool:
+        """Whether the journal holds settlements, or applied some after ``applied`` (the count when a reserve
+        began: its refusal may have seen their reservations still held)."""
+        return bool(self._journal) or self._journal.applied != applied
+
+    def _hands_off(self, reservation: Reservation, actual: int) -> bool:
+        return reservation._quiet and actual <= reservation._nanos and len(self._journal) < HANDOFF_BOUND
+
+    def _quiet(self, outcome: Outcome) -> bool:
+        """Whether no threshold lies in (spent, spent + reserved] of a remote store's answer."""
+        spent, ceiling = outcome.spent, outcome.spent + outcome.reserved
+        return self._store.remote and not any(spent < level <= ceiling for level in self._levels)
 
     def _unstored(self, slot: Slot, rid: str, nanos: int, error: StoreError) -> Reservation:
         self._health.failed(error)
@@ -409,10 +457,12 @@ class Budget:
             return False
         reservation._nanos = outcome.held
         reservation.stored = True
+        reservation._quiet = self._quiet(outcome)
         return True
 
     def _extend_failed(self, reservation: Reservation, add: int, error: StoreError) -> bool:
         self._health.failed(error)
+        reservation._quiet = False
         if self._on_store_error == "block":
             what, more = "stopped a call needing {} more", add / NANOS_PER_USD
             reservation.refusal = self._store_error(reservation.scope_value, error, what, more)
@@ -452,6 +502,8 @@ class Budget:
 
     def _status(self, scope_value: str | None) -> Outcome:
         slot = self._slot(scope_value)
+        if self._journal:
+            self._journal.flush()  # this process's settlements not yet applied: a read sees every call ended
         try:
             outcome = self._store.status(slot)
         except StoreError as error:
@@ -462,6 +514,8 @@ class Budget:
     async def _astatus(self, scope_value: str | None) -> Outcome:
         slot = self._slot(scope_value)
         try:
+            if self._journal:
+                await self._apply_pending()
             outcome = await self._store.astatus(slot)
         except StoreError as error:
             raise self._unreadable(slot, error) from error

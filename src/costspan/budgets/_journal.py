@@ -1,4 +1,11 @@
-"""Settlements the store did not take, kept and applied once it answers.
+"""Settlements not yet in the store: those it did not take, kept and applied once it answers, and those handed
+over to be applied off the request thread.
+
+A Redis budget's call that ends within its reservation, far enough below the next threshold that its settlement
+cannot be the one to cross it, is settled here rather than on the request thread: its call makes one round trip
+(the reservation), and the journal's thread applies the settlement at once. Until then the reservation stays held
+in the store, so spent + reserved never undercounts, and the budget's reads in this process apply the journal
+first, so they see the call.
 
 A settle that fails or times out (a Redis stall, a restart, a memory store with no room), or whose caller is
 cancelled while it awaits the store, goes into the budget's journal instead of being lost; so does the release
@@ -33,6 +40,7 @@ __all__ = ["JOURNAL_BOUND", "RETRY_EVERY", "Entry", "Journal"]
 
 JOURNAL_BOUND = 100_000
 RETRY_EVERY = 1.0  # seconds between attempts while the store does not answer
+IDLE = 5.0  # seconds the journal's thread waits for more before it ends
 EXIT_WAIT = 2.0  # seconds a process's normal exit gives its journals to be applied
 _EXIT_RETRY = 0.1  # seconds between attempts at exit (a failed Redis is left alone for a second: see _redis)
 _log = logging.getLogger("costspan")
@@ -57,7 +65,9 @@ class Journal:
         self._lock = threading.Lock()
         self._flushing = threading.Lock()  # one flush at a time: an entry is applied by one of them
         self._worker: threading.Thread | None = None
+        self._wake = threading.Event()
         self.dropped = 0
+        self.applied = 0  # entries the store took: a caller tells whether any was applied meanwhile
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -76,9 +86,14 @@ class Journal:
                     )
             self._entries.append(entry)
             _holding.add(self)
+            self._wake.set()
             if self._worker is None:
                 self._worker = threading.Thread(target=self._run, name="costspan-budget-journal", daemon=True)
                 self._worker.start()
+
+    def pending(self) -> list[Entry]:
+        with self._lock:
+            return list(self._entries)
 
     def flush(self) -> bool:
         """Apply what the store takes now, oldest first; whether the journal is empty."""
@@ -94,23 +109,29 @@ class Journal:
             try:
                 outcome = self._apply(entry)
             except StoreError as error:
-                _log.debug("costspan: budget %r journal: the store still fails: %s", self._name, error)
+                _log.debug("costspan: budget %r journal: its store failed: %s", self._name, error)
                 return False
             with self._lock:
                 if self._entries and self._entries[0] is entry:
                     self._entries.popleft()
+                self.applied += 1
             self._applied(entry, outcome)
 
     def _run(self) -> None:
         while True:
+            if not self._wake.wait(IDLE):
+                with self._lock:
+                    if not self._wake.is_set():  # else one was added since: go on
+                        self._worker = None
+                        return
+            self._wake.clear()
             if self.flush():
                 with self._lock:
-                    if not self._entries:  # else one was added since: go on
-                        self._worker = None
+                    if not self._entries:
                         _holding.discard(self)
-                        return
             else:
                 time.sleep(RETRY_EVERY)
+                self._wake.set()
 
     def drain(self, deadline: float) -> None:
         """Apply what the store takes until the journal is empty or ``deadline`` (time.monotonic) passes."""

@@ -8,9 +8,9 @@ KEYS, all of one budget, scope value and window, sharing one hash tag (one Redis
   4 expiries  sorted set: live reservation id -> expiry (ms, the Redis server's clock: workers' clocks may
               disagree, the server's is one)
   5 fired     set of the thresholds already fired in this window
-  6 settled   (reserve and settle only) a marker that this reservation was settled, living ARGV's marker ms:
-              a settle retried after its reply was lost, or a reserve arriving after its call's release,
-              changes nothing
+  6 settled   a marker that this reservation was settled, living the settle's marker ms: a settle retried
+              after its reply was lost, or a reserve or extend arriving after its call's settlement (a stalled
+              connection delivering it late), changes nothing
 Numbers handed to redis.call go through string.format('%d'): Lua would print large ones as 1e+14.
 """
 
@@ -64,10 +64,12 @@ return {1, spent, reserved, amount}
 )
 
 # ARGV: id, add, total, limit (-1: never refuse), hold ms, keep ms
-# A live reservation grows by add; an expired or lost one comes back whole (total), if it fits.
+# A live reservation grows by add; an expired or lost one comes back whole (total), if it fits; a settled one
+# (its call ended while this request was on its way) stays settled.
 EXTEND = (
     _COMMON
     + """
+if redis.call('EXISTS', KEYS[6]) == 1 then return {1, spent, reserved, tonumber(ARGV[3])} end
 local held = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '')
 local amount = tonumber(ARGV[3])
 local delta = amount

@@ -61,6 +61,8 @@ class _Counters:
 
 
 class MemoryStore:
+    remote = False
+
     def __init__(self, rules: Rules) -> None:
         self._rules = rules
         self._lock = threading.Lock()

@@ -75,6 +75,8 @@ def _pool_size(client: Any) -> int:
 
 
 class RedisStore:
+    remote = True
+
     def __init__(self, store: str | redis.Redis | redis.asyncio.Redis | RedisCluster, rules: Rules) -> None:
         import redis
         import redis.asyncio
@@ -159,7 +161,7 @@ class RedisStore:
         self, slot: Slot, rid: str, add: int, total: int, limit: int | None
     ) -> tuple[list[str], list[Any]]:
         limit_arg = -1 if limit is None else limit
-        return self._keys(slot), [rid, add, total, limit_arg, self._rules.hold_ms, self._keep_ms(slot)]
+        return self._marker(slot, rid), [rid, add, total, limit_arg, self._rules.hold_ms, self._keep_ms(slot)]
 
     def _settle_args(self, slot: Slot, rid: str, actual: int) -> tuple[list[str], list[Any]]:
         marker_ms = self._rules.hold_ms + MARKER_MS

@@ -33,7 +33,7 @@ class Reservation:
     :class:`BudgetExceededError` to raise.
     """
 
-    __slots__ = ("_nanos", "_pending", "_slot", "budget", "id", "refusal", "scope_value", "stored")
+    __slots__ = ("_nanos", "_pending", "_quiet", "_slot", "budget", "id", "refusal", "scope_value", "stored")
 
     def __init__(self, budget: str, slot: Slot, rid: str, nanos: int, stored: bool) -> None:
         self.budget = budget
@@ -44,6 +44,10 @@ class Reservation:
         self._slot = slot
         self._nanos = nanos
         self._pending = [True]  # popped by the one settlement: list.pop is atomic
+        # Whether a settlement within the reservation can be applied off the request thread: the store is remote
+        # and no threshold lies between spent and spent + reserved (this call's hold included) as the store last
+        # answered for it, so this settlement cannot be the one to cross one.
+        self._quiet = False
 
     @property
     def amount_usd(self) -> float:

@@ -68,6 +68,10 @@ class StoreError(Exception):
 class Store(Protocol):
     """The store a Budget uses. ``limit`` is None for a budget that never refuses (action="alert")."""
 
+    # Whether each step is a round trip to another process (Redis): then a settlement that changes nothing but
+    # the numbers is applied off the request thread (see _journal).
+    remote: bool
+
     def describe(self) -> str: ...
 
     def reserve(self, slot: Slot, rid: str, amount: int, limit: int | None) -> Outcome: ...
