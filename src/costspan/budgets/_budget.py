@@ -335,8 +335,8 @@ class Budget:
         raises for a store failure: the money is spent; the settlement is kept in the budget's journal and applied
         once the store answers (see :attr:`journaled`). A Redis budget's settlement within its reservation that
         cannot cross a threshold is handed to the journal's thread, applied at once off the calling thread (see
-        costspan.budgets._journal), and returns (); should it cross one after all (calls of other processes,
-        reserved after it, settled first), ``on_threshold`` is called from that thread."""
+        costspan.budgets._journal), and returns (); should it cross one after all (calls reserved after it, in
+        another process or thread, settled first), ``on_threshold`` is called from that thread."""
         actual = self._prepare_settle(reservation, actual_usd)
         if actual is None:
             return ()
