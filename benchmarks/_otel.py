@@ -10,10 +10,11 @@ collected between rounds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 __all__ = ["Otel"]
@@ -72,3 +73,21 @@ class Otel:
     def shutdown(self) -> None:
         self.meter_provider.shutdown()
         self.tracer_provider.shutdown()
+
+
+class Switch(SpanProcessor):
+    """Passes spans to ``processor`` only while on: a processor for some variants' batches on a provider shared
+    by all (a provider's processors cannot be removed). The same call either way, so every variant pays for it;
+    the processor's flush and shutdown stay its owner's."""
+
+    def __init__(self, processor: SpanProcessor) -> None:
+        self.processor = processor
+        self.on = False
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        if self.on:
+            self.processor.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.on:
+            self.processor.on_end(span)

@@ -25,12 +25,12 @@ from typing import Any
 import openai
 import wrapt
 from _floor import Floor
-from _otel import Otel
+from _otel import Otel, Switch
 from _wire import REQUEST, STREAM_CHUNKS, STREAM_REQUEST, STREAM_USAGE_REQUEST
 from openai.resources.chat.completions.completions import Completions
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
 from costspan import Budget, CostspanInstrumentor
@@ -76,36 +76,13 @@ ISOLATED_CHUNKS = 2000
 _ISOLATED_REQUEST = {**STREAM_REQUEST, "max_completion_tokens": 4096}
 
 
-class Switched(SpanProcessor):
-    """A processor on the shared provider that passes spans on only while its variant's batches run: the ledger
-    of the variant that has one (a provider's processors cannot be removed; the others pay one test of a flag)."""
-
-    def __init__(self, processor: SpanProcessor) -> None:
-        self.processor = processor
-        self.taking = False
-
-    def on_start(self, span: Any, parent_context: Any = None) -> None:
-        if self.taking:
-            self.processor.on_start(span, parent_context)
-
-    def on_end(self, span: Any) -> None:
-        if self.taking:
-            self.processor.on_end(span)
-
-    def shutdown(self) -> None:
-        self.processor.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self.processor.force_flush(timeout_millis)
-
-
-def _ledger(otel: Otel) -> Switched:
+def _ledger(otel: Otel) -> Switch:
     """A SQLite ledger in a directory of its own, removed at exit, switched on with its variant."""
     directory = tempfile.mkdtemp(prefix="costspan-benchmark-")
     processor = LedgerProcessor(os.path.join(directory, "ledger.db"))
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
     atexit.register(processor.shutdown)  # runs first: the writer stops before its directory goes
-    switched = Switched(processor)
+    switched = Switch(processor)
     otel.tracer_provider.add_span_processor(switched)
     return switched
 
@@ -121,14 +98,14 @@ class Patch:
     in_request: bool = False
     """Make the batch's calls in one request: under a local root span, as a server instrumentation opens it
     (started and ended outside the timed batch), which then counts every call's cost."""
-    ledger: Switched | None = None
+    ledger: Switch | None = None
     """The variant's ledger, on the shared provider: it takes spans only while this patch is on."""
     _open: list[Any] = dataclasses.field(default_factory=list, compare=False)
 
     def on(self) -> None:
         Completions.create = self.create  # type: ignore[method-assign]
         if self.ledger is not None:
-            self.ledger.taking = True
+            self.ledger.on = True
         if self.requests is None:
             return
         activate(self.requests)
@@ -139,7 +116,7 @@ class Patch:
     def off(self) -> None:
         Completions.create = ORIGINAL_CREATE  # type: ignore[method-assign]
         if self.ledger is not None:
-            self.ledger.taking = False
+            self.ledger.on = False
         while self._open:
             server, token = self._open.pop()
             otel_context.detach(token)

@@ -30,29 +30,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _otel import Otel
+from _otel import Otel, Switch
 from _wire import REQUEST, make_client
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, TraceFlags
 
 import costspan
 from costspan.ledger import LedgerProcessor
-
-
-class Switch(SpanProcessor):
-    """Forwards to the ledger processor while on; the same call either way, so both variants pay for it."""
-
-    def __init__(self, processor: LedgerProcessor) -> None:
-        self.processor = processor
-        self.on = False
-
-    def on_start(self, span: Any, parent_context: Any = None) -> None:
-        if self.on:
-            self.processor.on_start(span, parent_context)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        if self.on:
-            self.processor.on_end(span)
 
 
 def _clones(span: ReadableSpan, count: int, first: int = 0) -> list[ReadableSpan]:
