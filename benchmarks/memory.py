@@ -38,8 +38,9 @@ from typing import Any
 
 BASELINE = "baseline"
 COSTSPAN = "costspan + ledger + memory budget"
+ALONE = "costspan alone (no ledger, no budget)"
 FLOOR = "floor (bare OTel SDK)"
-VARIANTS = {"baseline": BASELINE, "costspan": COSTSPAN, "floor": FLOOR}
+VARIANTS = {"baseline": BASELINE, "costspan": COSTSPAN, "costspan-alone": ALONE, "floor": FLOOR}
 # Per ten calls: seven sync and one async non-streaming call, one sync and one async stream read to the end.
 MIX = ("call", "call", "call", "stream", "call", "call", "async call", "call", "async stream", "call")
 # The verdict: costspan's RSS growth per 1,000 calls may exceed the uninstrumented run's by 10% of it, or by
@@ -181,19 +182,21 @@ def _sample(workload: Workload, otel: Any, done: int) -> dict[str, Any]:
 
 
 def _instrument(variant: str, otel: Any, directory: Path) -> Any:
-    """costspan with its ledger (an SQLite file) and a memory budget every call fits; the floor; or nothing."""
+    """costspan with its ledger (an SQLite file) and a memory budget every call fits, or alone (to tell what the
+    ledger and the budget keep from what the rest does); the floor; or nothing."""
     if variant == FLOOR:
         from _floor import Floor
 
         return Floor(otel.tracer_provider, otel.meter_provider)
-    if variant == COSTSPAN:
+    if variant in (COSTSPAN, ALONE):
         import costspan
 
+        alone = variant == ALONE
         costspan.CostspanInstrumentor().instrument(
             tracer_provider=otel.tracer_provider,
             meter_provider=otel.meter_provider,
-            ledger=str(directory / "ledger.db"),
-            budgets=[costspan.Budget(1e6, window="day", name="memory-benchmark")],
+            ledger=False if alone else str(directory / "ledger.db"),
+            budgets=[] if alone else [costspan.Budget(1e6, window="day", name="memory-benchmark")],
         )
     return None
 

@@ -30,6 +30,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "sdk(requirement): the test pins down behaviour only these releases of an SDK have, as "
         "sdk('anthropic>=2.3'); elsewhere in pyproject's range it is skipped, saying so",
     )
+    config.addinivalue_line(
+        "markers",
+        "heavy: a minutes-long soak or many-process run of costspan's own logic; scripts/lowest-versions leaves "
+        "it out (the lower bounds are checked by every other test), the newest-versions pass runs it",
+    )
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import openai
+import pytest
 from budgets.call_worker import acall
 from budgets.helpers import RedisServer, Stores, check_race, race_real_calls
 
@@ -15,6 +16,7 @@ from costspan.testing import ProviderServer
 from support import API_KEY
 
 
+@pytest.mark.heavy
 def test_eight_processes_fifty_calls_each(redis_server: RedisServer, server: ProviderServer) -> None:
     race_real_calls(redis_server.url, server.openai_base_url)
 

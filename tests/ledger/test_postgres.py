@@ -45,6 +45,7 @@ def _report(ledger: str, *options: str) -> str:
     return result.output
 
 
+@pytest.mark.heavy
 def test_8_processes_write_one_ledger_and_the_report_matches_sqlite(
     postgres_url: str, server: ProviderServer, tmp_path: Path
 ) -> None:

@@ -39,6 +39,7 @@ def _pricing() -> Pricing:
     return pricing
 
 
+@pytest.mark.heavy
 def test_model_names_chosen_by_the_server_are_bounded(
     instrumented: None, server: ProviderServer, otel: object, caplog: pytest.LogCaptureFixture, figures: Figures
 ) -> None:

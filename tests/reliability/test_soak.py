@@ -78,6 +78,7 @@ def _growth(client: openai.OpenAI, server: ProviderServer, otel: Any) -> int:
     )
 
 
+@pytest.mark.heavy
 def test_soak_calls_and_interrupted_streams(
     instrument: Any, server: ProviderServer, otel: Any, figures: Figures
 ) -> None:
