@@ -189,15 +189,17 @@ class ResolvedPrice:
         cache_read_usd = usage.cache_read_tokens * rates.cache_read
         cache_write_usd = five_minute * rates.cache_write + one_hour * rates.cache_write_1h
         other_usd = usage.web_search_requests * rates.web_search + rates.request
+        # Positional, in Cost's field order (amount, input, output, cache_read, cache_write, other, price_model,
+        # price_source): a dataclass built from keywords costs twice as much, once per call.
         return Cost(
-            amount=input_usd + output_usd + cache_read_usd + cache_write_usd + other_usd,
-            input=input_usd,
-            output=output_usd,
-            cache_read=cache_read_usd,
-            cache_write=cache_write_usd,
-            other=other_usd,
-            price_model=self.model,
-            price_source=self.source,
+            input_usd + output_usd + cache_read_usd + cache_write_usd + other_usd,
+            input_usd,
+            output_usd,
+            cache_read_usd,
+            cache_write_usd,
+            other_usd,
+            self.model,
+            self.source,
         )
 
 
