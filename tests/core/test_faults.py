@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.sdk.trace import Tracer
 from providers import PROVIDERS, WAYS, ProviderUnderTest
 
-from costspan.pricing import Pricing
+from costspan.pricing import ResolvedPrice
 from costspan.telemetry import Telemetry
 from costspan.testing import ProviderServer, Reply
 
@@ -18,7 +18,7 @@ TEXT = "one two three"
 MESSAGES = [{"role": "user", "content": "hi"}]
 # Faults in the shared machinery, which every way of calling every provider goes through.
 SHARED_FAULTS: dict[str, tuple[Any, str, tuple[str, ...]]] = {
-    "pricing": (Pricing, "cost", WAYS),
+    "pricing": (ResolvedPrice, "cost", WAYS),
     "metrics": (Telemetry, "_record_metrics", WAYS),
     "span start": (Tracer, "start_span", WAYS),
 }

@@ -12,7 +12,7 @@ from usage.harness import TARGETS, TEXT, Exchange, Target
 
 import costspan.settle
 from costspan import _pipeline
-from costspan.pricing import Pricing
+from costspan.pricing import ResolvedPrice
 from costspan.providers import openai as openai_provider
 from costspan.settle import Settlement
 from costspan.testing import Reply
@@ -65,7 +65,7 @@ def test_one_warning_per_provider_model_and_field(exchange: Exchange, caplog: py
 def test_pricing_failure_keeps_the_counts(
     exchange: Exchange, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(Pricing, "cost", _boom)
+    monkeypatch.setattr(ResolvedPrice, "cost", _boom)
 
     attributes, _ = exchange.run(TARGETS["chat-json"], Reply(text=TEXT, usage=USAGE))
 
