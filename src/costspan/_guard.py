@@ -204,15 +204,16 @@ class Guard:
             self._unpriced(call, applicable)
             return None
         input_tokens = estimate_prompt_tokens(call.prompt)
-        output_tokens = 0 if call.operation == "embeddings" else self._output_bound(call) * call.choice_count
+        output_tokens = 0
+        if call.operation != "embeddings":
+            bound = call.max_output_tokens
+            if bound is None or bound < 0:
+                bound = self.default_max_output_tokens
+            output_tokens = bound * call.choice_count
         amount = worst_case_cost(price, input_tokens, output_tokens)
         if not (math.isfinite(amount) and amount >= 0):
             raise ValueError(f"the worst case of a call to {call.model!r} came to {amount!r} USD")
         return applicable, price, amount, input_tokens
-
-    def _output_bound(self, call: Call) -> int:
-        bound = call.max_output_tokens
-        return bound if bound is not None and bound >= 0 else self.default_max_output_tokens
 
     def _applicable(self, call: Call) -> Iterable[tuple[Budget, str | None]]:
         for budget in self.budgets:
@@ -367,7 +368,8 @@ class Guard:
         hold, call.hold = call.hold, None
         if hold is None:
             return
-        amount = self._amount(hold, settlement)
+        cost = settlement.cost
+        amount = cost.amount if cost is not None else self._uncosted(hold, settlement)
         for budget, reservation in hold.reservations:
             crossed = budget.settle(reservation, amount)
             if crossed:
@@ -377,17 +379,17 @@ class Guard:
         hold, call.hold = call.hold, None
         if hold is None:
             return
-        amount = self._amount(hold, settlement)
+        cost = settlement.cost
+        amount = cost.amount if cost is not None else self._uncosted(hold, settlement)
         for budget, reservation in hold.reservations:
             crossed = await budget.asettle(reservation, amount)
             if crossed:
                 self._crossed(call, budget, reservation, crossed)
 
-    def _amount(self, hold: Hold, settlement: Settlement) -> float:
-        """What the call counts in its budgets: its cost; nothing for a call the provider did not bill; and never
-        nothing for a billed call whose cost is unknown."""
-        if settlement.cost is not None:
-            return settlement.cost.amount
+    @staticmethod
+    def _uncosted(hold: Hold, settlement: Settlement) -> float:
+        """What a call without a cost counts in its budgets (one with a cost counts its cost): nothing for a call
+        the provider did not bill; and never nothing for a billed call whose cost is unknown."""
         usage = settlement.usage
         if usage is None:
             return 0.0

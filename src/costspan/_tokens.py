@@ -130,7 +130,8 @@ def estimate_prompt_tokens(prompt: Any) -> int:
     if isinstance(prompt, _SEQUENCES):
         total = 0
         for item in prompt:
-            total += estimate_prompt_tokens(item)
+            # a message, the common case, without a call of its own
+            total += _TOKENS_PER_MESSAGE + _text_tokens(item) if type(item) is dict else estimate_prompt_tokens(item)
         return total
     if type(prompt) is dict or isinstance(prompt, Mapping):
         return _TOKENS_PER_MESSAGE + _text_tokens(prompt)
@@ -148,7 +149,14 @@ def _text_tokens(value: Any) -> int:
         values = value
     else:
         return 0
+    encoding = _encoding
     total = 0
     for item in values:
-        total += estimate_text_tokens(item) if isinstance(item, str) else _text_tokens(item)
+        # estimate_text_tokens, inline: a prompt's walk is on every budgeted call's path
+        if not isinstance(item, str):
+            total += _text_tokens(item)
+        elif encoding is not None:
+            total += len(encoding.encode_ordinary(item))
+        elif item:
+            total += max(1, round(len(item) / _CHARS_PER_TOKEN))
     return total
