@@ -111,7 +111,19 @@ class Exchange:
             plain, got = _outcome(target, self.clients[target.sdk], options)
         traced, _ = _outcome(target, self.clients[target.sdk], options)
         assert traced == plain, "costspan changed what the user got"
+        if plain[0] == "raised":  # the SDK's own reading of the body failed, with costspan as without
+            return self.check_raised(plain[1]), got
         return self.check_span(), got
+
+    def check_raised(self, error: type[Exception]) -> dict[str, Any]:
+        """The span of a call the SDK raised from: one, ended once, naming the error."""
+        spans = self.otel.spans()
+        assert len(spans) == self.checked + 1, "exactly one span per call"
+        self.checked += 1
+        self.otel.lifecycle.assert_each_ended_once()
+        attributes = dict(spans[-1].attributes)
+        assert attributes["error.type"] == error.__qualname__
+        return attributes
 
     def check_span(self) -> dict[str, Any]:
         spans = self.otel.spans()

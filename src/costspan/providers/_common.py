@@ -103,6 +103,17 @@ def is_raw(kwargs: Mapping[str, Any]) -> bool:
 _NOT_RECORDS = (str, int, float, list, dict)
 
 
+def text_of(value: Any) -> str | None:
+    """A name a response gives (its id, model, service tier, a finish reason), or None when a server sent anything
+    but a non-empty string there: a gateway's null, number or object is no model to price or label a metric by."""
+    return value if isinstance(value, str) and value else None
+
+
+def list_of(value: Any) -> list[Any]:
+    """A list a response gives (choices, content blocks), or none when a server sent anything else there."""
+    return value if isinstance(value, list) else []
+
+
 def count_of(call: Call, field: str, value: Any, required: bool = False) -> int | None:
     """The count a usage field reports, or None when it reports none. A null (or absent, which the SDKs read as
     null) field reports none, and that is a fault only when the field is ``required``; any other value that is

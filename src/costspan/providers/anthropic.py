@@ -40,7 +40,7 @@ from .._call import Call, in_call
 from .._endpoint import Endpoint
 from .._pipeline import Pipeline
 from .._wrap import Wrapper, make_wrapper
-from ._common import count_of, detail_count, is_raw, is_record, request_attributes, server_of
+from ._common import count_of, detail_count, is_raw, is_record, list_of, request_attributes, server_of, text_of
 
 __all__ = ["REQUIREMENT", "endpoints", "helper_closes", "message_parts", "wrappers"]
 
@@ -231,15 +231,16 @@ def _read_output(call: Call, usage: Any) -> None:
 
 
 def _read_identity(call: Call, message: Any) -> None:
-    call.response_id = message.id
-    call.response_model = message.model
+    call.response_id = text_of(getattr(message, "id", None))
+    call.response_model = text_of(getattr(message, "model", None))
 
 
 def _read_message(call: Call, message: Any) -> None:
     _read_identity(call, message)
-    if message.stop_reason:
-        call.finish_reasons = [message.stop_reason]
-    usage = message.usage
+    reason = text_of(getattr(message, "stop_reason", None))
+    if reason:
+        call.finish_reasons = [reason]
+    usage = getattr(message, "usage", None)
     if is_record(call, "usage", usage):
         _read_input(call, usage, first=True)
         _read_cache_ttl_and_tier(call, usage)
@@ -247,14 +248,13 @@ def _read_message(call: Call, message: Any) -> None:
     if not call.usage_seen:
         call.output_parts += _content_texts(message)
     if call.content is not None:
-        reason = message.stop_reason if isinstance(message.stop_reason, str) else None
-        call.content.output = [content.message("assistant", message_parts(message.content), reason)]
+        call.content.output = [content.message("assistant", message_parts(getattr(message, "content", None)), reason)]
 
 
 def _content_texts(message: Any) -> list[str]:
     """A message's generated text (text, thinking, tool input), to estimate output the usage did not count."""
     texts = []
-    for block in message.content if isinstance(message.content, list) else ():
+    for block in list_of(getattr(message, "content", None)):
         text = getattr(block, "text", None) or getattr(block, "thinking", None)
         tool_input = getattr(block, "input", None)
         if isinstance(text, str):

@@ -24,7 +24,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ge
 from .. import _content as content
 from .._call import Call
 from .._endpoint import Endpoint
-from ._common import count_of, detail_count, is_record, request_attributes, server_of_url
+from ._common import count_of, detail_count, is_record, request_attributes, server_of_url, text_of
 
 __all__ = ["REQUIREMENT", "endpoints", "helper_closes"]
 
@@ -177,8 +177,8 @@ def _finish_reasons(response: Any) -> list[str]:
 
 
 def _read_identity(call: Call, response: Any) -> None:
-    call.response_id = response.response_id
-    call.response_model = response.model_version
+    call.response_id = text_of(getattr(response, "response_id", None))
+    call.response_model = text_of(getattr(response, "model_version", None))
 
 
 def _read_response(call: Call, response: Any) -> None:

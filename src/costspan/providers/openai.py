@@ -15,7 +15,7 @@ from opentelemetry.semconv._incubating.attributes import openai_attributes
 from .. import _content as content
 from .._call import Call
 from .._endpoint import ChunkReader, Endpoint
-from ._common import count_of, detail_count, is_raw, is_record, request_attributes, server_of
+from ._common import count_of, detail_count, is_raw, is_record, list_of, request_attributes, server_of, text_of
 
 __all__ = ["REQUIREMENT", "endpoints", "helper_closes"]
 
@@ -266,9 +266,9 @@ def _read_totals(call: Call, input_tokens: int | None, output_tokens: int | None
 
 
 def _read_identity(call: Call, response: Any) -> None:
-    call.response_id = response.id
-    call.response_model = response.model
-    tier = getattr(response, "service_tier", None)
+    call.response_id = text_of(getattr(response, "id", None))
+    call.response_model = text_of(getattr(response, "model", None))
+    tier = text_of(getattr(response, "service_tier", None))
     if tier:
         call.service_tier = tier
         call.set_response_attribute(openai_attributes.OPENAI_RESPONSE_SERVICE_TIER, tier)
@@ -276,11 +276,11 @@ def _read_identity(call: Call, response: Any) -> None:
 
 def _read_chat_response(call: Call, response: Any) -> None:
     _read_identity(call, response)
-    call.finish_reasons = [choice.finish_reason or "" for choice in response.choices]
-    if response.usage is not None:
-        _read_chat_usage(call, response.usage)
+    choices = list_of(getattr(response, "choices", None))
+    call.finish_reasons = [text_of(getattr(choice, "finish_reason", None)) or "" for choice in choices]
+    _read_chat_usage(call, getattr(response, "usage", None))
     if not call.usage_seen:
-        call.output_parts += [text for choice in response.choices for text in _choice_texts(choice)]
+        call.output_parts += [text for choice in choices for text in _choice_texts(choice)]
     if call.content is not None:
         _capture_chat_output(call, response)
 
@@ -291,9 +291,10 @@ def _choice_texts(choice: Any) -> list[str]:
     if message is None:
         texts = [getattr(choice, "text", None)]
     else:
-        calls = getattr(message, "tool_calls", None) or ()
+        calls = list_of(getattr(message, "tool_calls", None))
         functions = [getattr(tool, "function", None) for tool in calls]
-        texts = [message.content, message.refusal, *(getattr(f, "arguments", None) for f in functions)]
+        texts = [getattr(message, "content", None), getattr(message, "refusal", None)]
+        texts += [getattr(function, "arguments", None) for function in functions]
     return [text for text in texts if isinstance(text, str)]
 
 
@@ -389,12 +390,11 @@ def _read_responses_usage(call: Call, usage: Any) -> None:
 
 def _read_responses_response(call: Call, response: Any) -> None:
     _read_identity(call, response)
-    incomplete = response.incomplete_details
-    reason = incomplete.reason if incomplete is not None and incomplete.reason else response.status
+    reason = text_of(getattr(getattr(response, "incomplete_details", None), "reason", None))
+    reason = reason or text_of(getattr(response, "status", None))
     if reason:
         call.finish_reasons = [reason]
-    if response.usage is not None:
-        _read_responses_usage(call, response.usage)
+    _read_responses_usage(call, getattr(response, "usage", None))
     if not call.usage_seen and not call.stream:  # a stream's text is in its deltas
         call.output_parts += _response_texts(response)
     if call.content is not None:
@@ -403,7 +403,7 @@ def _read_responses_response(call: Call, response: Any) -> None:
 
 def _response_texts(response: Any) -> list[str]:
     """The text of a response's messages, to estimate output the usage did not count."""
-    items = response.output if isinstance(response.output, list) else ()
+    items = list_of(getattr(response, "output", None))
     parts = [part for item in items for part in getattr(item, "content", None) or ()]
     return [text for part in parts if isinstance(text := getattr(part, "text", None), str)]
 
@@ -428,8 +428,8 @@ def _is_usage_only(chunk: Any) -> bool:
 
 
 def _read_embeddings_response(call: Call, response: Any) -> None:
-    call.response_model = response.model
-    usage = response.usage
+    call.response_model = text_of(getattr(response, "model", None))
+    usage: Any = getattr(response, "usage", None)
     if is_record(call, "usage", usage):
         input_tokens = count_of(call, "prompt_tokens", usage.prompt_tokens, required=True)
         # Embeddings generate no output: a usage object is all the provider has to say.

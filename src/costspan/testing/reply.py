@@ -43,6 +43,8 @@ class Reply:
       chat and legacy completions the closing `"[DONE]"` too, and the in-stream error of `error_after`), it
       returns those to send instead, to drop, repeat, reorder, cut or add events. Anthropic's and Bedrock's
       in-stream error follows the scripted events. `drop_after` counts the content deltas among them.
+    - `body` scripts a complete (not streamed) answer: given the JSON value the server would send, it returns the
+      value to send instead (a gateway that drops, nulls or adds fields).
     """
 
     text: str = "The quick brown fox jumps over the lazy dog."
@@ -62,6 +64,7 @@ class Reply:
     error_after: int | None = None
     usage_updates: int = 1
     events: Callable[[list[Any]], list[Any]] | None = None
+    body: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
         if self.chunks is not None and (self.chunks < 1 or not self.text):

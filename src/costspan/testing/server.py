@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections import deque
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, TypeVar
@@ -121,7 +122,10 @@ class ProviderServer:
         route, match = found
         if reply.status != 200:
             return reply, route.fail(reply)
-        return reply, route.handle(request, reply, match)
+        response = route.handle(request, reply, match)
+        if reply.body is not None and isinstance(response, JsonResponse):
+            response = replace(response, body=reply.body(response.body))
+        return reply, response
 
 
 def _route(request: RecordedRequest) -> tuple[Route, re.Match[str]] | None:
