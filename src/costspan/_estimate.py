@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._tokens import estimate_prompt_tokens
-from .pricing import Pricing, default_pricing
+from .pricing import Pricing, ResolvedPrice, default_pricing
 from .usage import Usage
 
-__all__ = ["Estimate", "estimate", "infer_provider"]
+__all__ = ["Estimate", "estimate", "infer_provider", "worst_case_cost"]
 
 _OPENAI_PREFIXES = ("gpt-", "chatgpt-", "o1", "o3", "o4", "text-embedding-", "davinci", "babbage", "codex-", "omni-")
 
@@ -78,7 +78,16 @@ def estimate(
     input_cost = price.cost(Usage(input_tokens=input_tokens)).amount
     worst = None
     if max_output_tokens is not None:
-        worst = price.cost(Usage(input_tokens=input_tokens, output_tokens=max_output_tokens)).amount
+        worst = worst_case_cost(price, input_tokens, max_output_tokens)
     return Estimate(
         model, provider, input_tokens, max_output_tokens, input_cost, worst, price.model, price.source, priced=True
     )
+
+
+def worst_case_cost(price: ResolvedPrice, input_tokens: int, output_tokens: int) -> float:
+    """USD for ``input_tokens`` of text in and ``output_tokens`` out: what ``price.cost`` gives for that usage, to
+    the last bit (its other parts are zero), without building a Usage and a Cost. Each budgeted call reserves it."""
+    if input_tokens < 0 or output_tokens < 0:  # price.cost bills no negative part
+        return price.cost(Usage(input_tokens=input_tokens, output_tokens=output_tokens)).amount
+    rates = price.rates_for(input_tokens)
+    return input_tokens * rates.input + output_tokens * rates.output + rates.request

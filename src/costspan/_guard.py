@@ -22,6 +22,7 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from ._call import Call
+from ._estimate import worst_case_cost
 from ._tokens import chars_per_token, estimate_prompt_tokens, estimate_text_tokens
 from .budgets import Budget, BudgetCheckError, BudgetError, BudgetExceededError, Reservation
 from .config import DEFAULT_MAX_OUTPUT_TOKENS
@@ -73,6 +74,10 @@ class Guard:
         default_max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
     ) -> None:
         self.budgets = tuple(budgets)
+        # Budgets without a scope apply to every call: when no budget has one, what applies is known once.
+        self._unscoped: list[tuple[Budget, str | None]] | None = None
+        if all(budget.scope is None for budget in self.budgets):
+            self._unscoped = [(budget, None) for budget in self.budgets]
         self.pricing = pricing
         # Observable instruments outlive uninstrument(); once closed, their callbacks report nothing.
         self.closed = False
@@ -189,7 +194,9 @@ class Guard:
     def _plan(self, call: Call) -> tuple[list[tuple[Budget, str | None]], ResolvedPrice, float, int] | None:
         if not call.billed:
             return None
-        applicable = list(self._applicable(call))
+        applicable = self._unscoped
+        if applicable is None:
+            applicable = list(self._applicable(call))
         if not applicable:
             return None
         price = self.pricing.resolve(call.provider, call.model)
@@ -197,15 +204,16 @@ class Guard:
             self._unpriced(call, applicable)
             return None
         input_tokens = estimate_prompt_tokens(call.prompt)
-        output_tokens = 0 if call.operation == "embeddings" else self._output_bound(call) * call.choice_count
-        amount = price.cost(Usage(input_tokens=input_tokens, output_tokens=output_tokens)).amount
+        output_tokens = 0
+        if call.operation != "embeddings":
+            bound = call.max_output_tokens
+            if bound is None or bound < 0:
+                bound = self.default_max_output_tokens
+            output_tokens = bound * call.choice_count
+        amount = worst_case_cost(price, input_tokens, output_tokens)
         if not (math.isfinite(amount) and amount >= 0):
             raise ValueError(f"the worst case of a call to {call.model!r} came to {amount!r} USD")
         return applicable, price, amount, input_tokens
-
-    def _output_bound(self, call: Call) -> int:
-        bound = call.max_output_tokens
-        return bound if bound is not None and bound >= 0 else self.default_max_output_tokens
 
     def _applicable(self, call: Call) -> Iterable[tuple[Budget, str | None]]:
         for budget in self.budgets:
@@ -360,23 +368,28 @@ class Guard:
         hold, call.hold = call.hold, None
         if hold is None:
             return
-        amount = self._amount(hold, settlement)
+        cost = settlement.cost
+        amount = cost.amount if cost is not None else self._uncosted(hold, settlement)
         for budget, reservation in hold.reservations:
-            self._crossed(call, budget, reservation, budget.settle(reservation, amount))
+            crossed = budget.settle(reservation, amount)
+            if crossed:
+                self._crossed(call, budget, reservation, crossed)
 
     async def asettle(self, call: Call, settlement: Settlement) -> None:
         hold, call.hold = call.hold, None
         if hold is None:
             return
-        amount = self._amount(hold, settlement)
+        cost = settlement.cost
+        amount = cost.amount if cost is not None else self._uncosted(hold, settlement)
         for budget, reservation in hold.reservations:
-            self._crossed(call, budget, reservation, await budget.asettle(reservation, amount))
+            crossed = await budget.asettle(reservation, amount)
+            if crossed:
+                self._crossed(call, budget, reservation, crossed)
 
-    def _amount(self, hold: Hold, settlement: Settlement) -> float:
-        """What the call counts in its budgets: its cost; nothing for a call the provider did not bill; and never
-        nothing for a billed call whose cost is unknown."""
-        if settlement.cost is not None:
-            return settlement.cost.amount
+    @staticmethod
+    def _uncosted(hold: Hold, settlement: Settlement) -> float:
+        """What a call without a cost counts in its budgets (one with a cost counts its cost): nothing for a call
+        the provider did not bill; and never nothing for a billed call whose cost is unknown."""
         usage = settlement.usage
         if usage is None:
             return 0.0

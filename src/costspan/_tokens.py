@@ -15,7 +15,7 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -127,19 +127,36 @@ def chars_per_token() -> int:
 def estimate_prompt_tokens(prompt: Any) -> int:
     """Estimate the input tokens of a request's prompt: a string, a message (a mapping), or a list or tuple of
     those. Only lists and tuples are walked: an iterator the user passed was the SDK's to consume."""
-    if isinstance(prompt, Mapping):
-        return _TOKENS_PER_MESSAGE + _text_tokens(prompt)
     if isinstance(prompt, _SEQUENCES):
-        return sum(estimate_prompt_tokens(item) for item in prompt)
+        total = 0
+        for item in prompt:
+            # a message, the common case, without a call of its own
+            total += _TOKENS_PER_MESSAGE + _text_tokens(item) if type(item) is dict else estimate_prompt_tokens(item)
+        return total
+    if type(prompt) is dict or isinstance(prompt, Mapping):
+        return _TOKENS_PER_MESSAGE + _text_tokens(prompt)
     return _text_tokens(prompt)
 
 
 def _text_tokens(value: Any) -> int:
-    """The tokens of every string in a message's content, however nested (content parts, tool calls)."""
+    """The tokens of every string in a message's content, however nested (content parts, tool calls). Every call
+    reserves from this walk, so it takes the plain types (str, dict, list) first: they are what the SDKs get."""
     if isinstance(value, str):
         return estimate_text_tokens(value)
-    if isinstance(value, Mapping):
-        return sum(_text_tokens(item) for item in value.values())
-    if isinstance(value, _SEQUENCES):
-        return sum(_text_tokens(item) for item in value)
-    return 0
+    if type(value) is dict or isinstance(value, Mapping):
+        values: Iterable[Any] = value.values()
+    elif isinstance(value, _SEQUENCES):
+        values = value
+    else:
+        return 0
+    encoding = _encoding
+    total = 0
+    for item in values:
+        # estimate_text_tokens, inline: a prompt's walk is on every budgeted call's path
+        if not isinstance(item, str):
+            total += _text_tokens(item)
+        elif encoding is not None:
+            total += len(encoding.encode_ordinary(item))
+        elif item:
+            total += max(1, round(len(item) / _CHARS_PER_TOKEN))
+    return total

@@ -160,6 +160,7 @@ class Budget:
             max_slots=self._max_slots,
         )
         self._store: Store = open_store(store, rules)
+        self._remote = self._store.remote
         self._lock = threading.Lock()
         self._window = window_at(self._window_kind, self._zone, self._clock())
         self._global = Slot(None, self._window.id, self._window.end)
@@ -340,30 +341,32 @@ class Budget:
         actual = self._prepare_settle(reservation, actual_usd)
         if actual is None:
             return ()
-        entry = Entry(reservation._slot, reservation.id, actual, reservation.stored)
-        if self._hands_off(reservation, actual):
-            self._journal.add(entry)  # applied at once by the journal's thread: see _journal
+        slot, rid, stored = reservation._slot, reservation.id, reservation.stored
+        if reservation._quiet and self._hands_off(reservation, actual):
+            self._journal.add(Entry(slot, rid, actual, stored))  # applied at once by the journal's thread
             return ()
-        if self._journal:
+        if self._journal.entries:
             self._journal.flush()  # this process's earlier settlements first, in the order the calls ended
         try:
-            outcome = self._store.settle(*entry)
+            outcome = self._store.settle(slot, rid, actual, stored)
         except StoreError as error:
             self._health.failed(error)
-            self._journal.add(entry)
+            self._journal.add(Entry(slot, rid, actual, stored))
             return ()
-        return self._settled(reservation._slot, outcome)
+        if outcome.crossed or self._health.down:
+            return self._settled(slot, outcome)
+        return ()
 
     async def asettle(self, reservation: Reservation, actual_usd: float) -> tuple[float, ...]:
         actual = self._prepare_settle(reservation, actual_usd)
         if actual is None:
             return ()
         entry = Entry(reservation._slot, reservation.id, actual, reservation.stored)
-        if self._hands_off(reservation, actual):
+        if reservation._quiet and self._hands_off(reservation, actual):
             self._journal.add(entry)  # no I/O and no await: a cancellation cannot come between
             return ()
         try:
-            if self._journal:
+            if self._journal.entries:
                 await self._apply_pending()
             outcome = await self._store.asettle(*entry)
         except StoreError as error:
@@ -379,15 +382,21 @@ class Budget:
     def _current(self) -> Window:
         window = self._window
         now = self._clock()
-        if not window.start <= now < window.end:
-            window = window_at(self._window_kind, self._zone, now)
-            with self._lock:
-                self._window, self._seen = window, {}
-                self._global = Slot(None, window.id, window.end)
+        return window if window.start <= now < window.end else self._roll(now)
+
+    def _roll(self, now: float) -> Window:
+        """A new window: its slots are made once, here and at the first reservation of each scope value."""
+        window = window_at(self._window_kind, self._zone, now)
+        with self._lock:
+            self._window, self._seen = window, {}
+            self._global = Slot(None, window.id, window.end)
         return window
 
     def _slot(self, scope_value: str | None) -> Slot:
-        window = self._current()
+        window = self._window
+        now = self._clock()
+        if not window.start <= now < window.end:
+            window = self._roll(now)
         if self._scope is None:
             return self._global
         if scope_value is None:
@@ -410,11 +419,12 @@ class Budget:
                     del seen[next(iter(seen))]
 
     def _reserved(self, slot: Slot, rid: str, nanos: int, outcome: Outcome) -> Reservation:
-        self._health.answered()
+        if self._health.down:
+            self._health.answered()
         if not outcome.ok:
             raise self._exceeded(slot.scope_value, outcome, nanos, "refused a call needing {}")
         reservation = Reservation(self._name, slot, rid, nanos, stored=True)
-        reservation._quiet = self._quiet(outcome)
+        reservation._quiet = self._remote and self._quiet(outcome)
         return reservation
 
     async def _apply_pending(self) -> None:
@@ -430,12 +440,12 @@ class Budget:
         return bool(self._journal) or self._journal.applied != applied
 
     def _hands_off(self, reservation: Reservation, actual: int) -> bool:
-        return reservation._quiet and actual <= reservation._nanos and len(self._journal) < HANDOFF_BOUND
+        return actual <= reservation._nanos and len(self._journal) < HANDOFF_BOUND
 
     def _quiet(self, outcome: Outcome) -> bool:
         """Whether no threshold lies in (spent, spent + reserved] of a remote store's answer."""
         spent, ceiling = outcome.spent, outcome.spent + outcome.reserved
-        return self._store.remote and not any(spent < level <= ceiling for level in self._levels)
+        return not any(spent < level <= ceiling for level in self._levels)
 
     def _unstored(self, slot: Slot, rid: str, nanos: int, error: StoreError) -> Reservation:
         self._health.failed(error)
@@ -457,7 +467,7 @@ class Budget:
             return False
         reservation._nanos = outcome.held
         reservation.stored = True
-        reservation._quiet = self._quiet(outcome)
+        reservation._quiet = self._remote and self._quiet(outcome)
         return True
 
     def _extend_failed(self, reservation: Reservation, add: int, error: StoreError) -> bool:
@@ -471,7 +481,8 @@ class Budget:
         return True
 
     def _prepare_settle(self, reservation: Reservation, actual_usd: float) -> int | None:
-        self.check_own(reservation)
+        if reservation.budget != self._name:
+            self.check_own(reservation)  # raises
         actual = check_amount(actual_usd)
         try:
             reservation._pending.pop()

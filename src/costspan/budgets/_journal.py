@@ -61,7 +61,7 @@ class Journal:
         self._name = name
         self._apply = apply
         self._applied = applied
-        self._entries: deque[Entry] = deque()
+        self.entries: deque[Entry] = deque()  # read on every settle: is there a backlog to apply first?
         self._lock = threading.Lock()
         self._flushing = threading.Lock()  # one flush at a time: an entry is applied by one of them
         self._worker: threading.Thread | None = None
@@ -70,12 +70,12 @@ class Journal:
         self.applied = 0  # entries the store took: a caller tells whether any was applied meanwhile
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.entries)
 
     def add(self, entry: Entry) -> None:
         with self._lock:
-            if len(self._entries) >= JOURNAL_BOUND:
-                self._entries.popleft()
+            if len(self.entries) >= JOURNAL_BOUND:
+                self.entries.popleft()
                 self.dropped += 1
                 if self.dropped == 1:
                     _log.warning(
@@ -84,7 +84,7 @@ class Journal:
                         self._name,
                         JOURNAL_BOUND,
                     )
-            self._entries.append(entry)
+            self.entries.append(entry)
             _holding.add(self)
             self._wake.set()
             if self._worker is None:
@@ -93,7 +93,7 @@ class Journal:
 
     def pending(self) -> list[Entry]:
         with self._lock:
-            return list(self._entries)
+            return list(self.entries)
 
     def flush(self) -> bool:
         """Apply what the store takes now, oldest first; whether the journal is empty."""
@@ -103,17 +103,17 @@ class Journal:
     def _flush(self) -> bool:
         while True:
             with self._lock:
-                if not self._entries:
+                if not self.entries:
                     return True
-                entry = self._entries[0]
+                entry = self.entries[0]
             try:
                 outcome = self._apply(entry)
             except StoreError as error:
                 _log.debug("costspan: budget %r journal: its store failed: %s", self._name, error)
                 return False
             with self._lock:
-                if self._entries and self._entries[0] is entry:
-                    self._entries.popleft()
+                if self.entries and self.entries[0] is entry:
+                    self.entries.popleft()
                 self.applied += 1
             self._applied(entry, outcome)
 
@@ -127,7 +127,7 @@ class Journal:
             self._wake.clear()
             if self.flush():
                 with self._lock:
-                    if not self._entries:
+                    if not self.entries:
                         _holding.discard(self)
             else:
                 time.sleep(RETRY_EVERY)
@@ -139,11 +139,11 @@ class Journal:
             time.sleep(_EXIT_RETRY)
 
     def warn_lost(self) -> None:
-        if self._entries:
+        if self.entries:
             _log.warning(
                 "costspan: budget %r ends with %d settlements its store did not take; their cost is not counted",
                 self._name,
-                len(self._entries),
+                len(self.entries),
             )
 
 

@@ -67,6 +67,9 @@ class MemoryStore:
         self._rules = rules
         self._lock = threading.Lock()
         self._slots: OrderedDict[Slot, _Counters] = OrderedDict()
+        # The slot of the last step and its counters: a budget passes the same Slot to every call of a window (per
+        # scope value), so a run of calls on one finds them without a lookup. Forgotten when the slot is dropped.
+        self._last: tuple[Slot | None, _Counters | None] = (None, None)
         self._sweep_at = 0.0
         self._warned_full = False
 
@@ -144,6 +147,17 @@ class MemoryStore:
         now = self._rules.clock()
         if now >= self._sweep_at:
             self._sweep(now)
+        last, counters = self._last
+        if slot is not last or counters is None:
+            counters = self._find(slot, now)
+        now_ms = int(now * 1000)
+        expiries = counters.expiries
+        if expiries and expiries[0][0] <= now_ms:
+            counters.purge(now_ms)
+        return counters, now_ms
+
+    def _find(self, slot: Slot, now: float) -> _Counters:
+        """The slot's counters, made if need be, and moved last: the most recently used (see _make_room)."""
         counters = self._slots.get(slot)
         if counters is None:
             if len(self._slots) >= self._rules.max_slots:
@@ -152,15 +166,15 @@ class MemoryStore:
             counters = self._slots[slot] = _Counters(slot.end, first)
         else:
             self._slots.move_to_end(slot)
-        now_ms = int(now * 1000)
-        counters.purge(now_ms)
-        return counters, now_ms
+        self._last = (slot, counters)
+        return counters
 
     def _sweep(self, now: float) -> None:
         """Drop windows that ended more than ``keep`` seconds ago; runs at most once a minute."""
         keep = self._rules.keep
         for slot in [slot for slot, counters in self._slots.items() if counters.end + keep <= now]:
             del self._slots[slot]
+        self._last = (None, None)
         self._sweep_at = now + min(60.0, keep)
 
     def _make_room(self, now: float) -> None:
@@ -168,6 +182,7 @@ class MemoryStore:
         ended = next((s for s, counters in self._slots.items() if counters.end <= now and not counters.holds), None)
         if ended is not None:
             del self._slots[ended]
+            self._last = (None, None)
             return
         limit = self._rules.max_slots
         if not self._warned_full:

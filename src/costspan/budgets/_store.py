@@ -10,22 +10,18 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
-__all__ = ["NANOS_PER_USD", "Outcome", "Rules", "Slot", "Store", "StoreError", "to_nanos"]
+__all__ = ["NANOS_PER_USD", "Outcome", "Rules", "Slot", "Store", "StoreError", "check_amount"]
 
 NANOS_PER_USD = 1_000_000_000
 # Redis Lua numbers are doubles: integers are exact up to 2**53 nanodollars ($9,007,199.25).
 MAX_NANOS = 2**53
 
 
-def to_nanos(usd: float) -> int:
-    """The one rounding rule, used at reserve, extend and settle alike: the nearest nanodollar (1e-9 USD),
-    ties to even (Python's ``round``)."""
-    return round(usd * NANOS_PER_USD)
-
-
 def check_amount(usd: float) -> int:
+    """``usd`` in nanodollars, by the one rounding rule used at reserve, extend and settle alike: the nearest
+    nanodollar (1e-9 USD), ties to even (Python's ``round``). Refuses what is not a finite amount >= 0."""
     if isinstance(usd, (int, float)) and not isinstance(usd, bool) and 0 <= usd < math.inf:
-        return to_nanos(usd)
+        return round(usd * NANOS_PER_USD)
     raise ValueError(f"a budget amount must be a finite number of USD >= 0, not {usd!r}")
 
 

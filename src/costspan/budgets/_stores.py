@@ -30,12 +30,12 @@ class Health:
         self._lock = threading.Lock()
         self.errors = 0
         self.unchecked = 0
-        self._down = False
+        self.down = False  # read on every call: while False, an answer from the store has nothing to announce
         self._warned = False
         self._quiet_until = 0.0
 
     def answered(self) -> None:
-        if self._down:
+        if self.down:
             self._recovered()
 
     def let_through(self) -> None:
@@ -46,8 +46,8 @@ class Health:
         now = time.monotonic()
         with self._lock:
             self.errors += 1
-            warn = not self._down and now >= self._quiet_until
-            self._down = True
+            warn = not self.down and now >= self._quiet_until
+            self.down = True
             if warn:
                 self._warned, self._quiet_until = True, now + 60
         if not warn:
@@ -65,7 +65,7 @@ class Health:
 
     def _recovered(self) -> None:
         with self._lock:
-            announce, self._down, self._warned = self._down and self._warned, False, False
+            announce, self.down, self._warned = self.down and self._warned, False, False
         if announce:
             _log.info("costspan: budget %r store %s answers again", self._name, self._store.describe())
 
