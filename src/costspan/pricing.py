@@ -300,6 +300,10 @@ class Pricing:
             if price is None:
                 price = self.resolve(provider, model, service_tier)
                 fallback = price is not None
+        if price is None or fallback:
+            # A response model with no price is a name a server chose, maybe a new one each call: kept, such
+            # choices would hold memory per name (the prices' cache already holds each one's absence).
+            return price, fallback
         chosen = self._chosen
         if len(chosen) >= _CACHE_SIZE and key not in chosen:
             chosen.clear()  # response models come from servers: a bound, as for the resolved prices
