@@ -21,16 +21,17 @@ from .._call import Call
 from ..usage import MAX_TOKENS, token_count
 
 __all__ = [
-    "NOT_RECORDS",
     "RAW_RESPONSE_HEADER",
     "count_of",
     "detail_count",
     "is_raw",
     "is_record",
+    "list_of",
     "malformed",
     "request_attributes",
     "server_of",
     "server_of_url",
+    "text_of",
 ]
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
@@ -101,7 +102,7 @@ def is_raw(kwargs: Mapping[str, Any]) -> bool:
 
 # What a JSON document can hold besides an object: a usage object or a details object that parsed as one of these
 # (the SDKs keep a value of the wrong shape as it came) is not one. bool is an int.
-NOT_RECORDS = (str, int, float, list, dict)
+_NOT_RECORDS = (str, int, float, list, dict)
 
 
 def text_of(value: Any) -> str | None:
@@ -144,7 +145,7 @@ def is_record(call: Call, field: str, value: Any) -> bool:
     """Whether a usage or details object is one; null is none, anything else that is not an object is a fault."""
     if value is None:
         return False
-    if isinstance(value, NOT_RECORDS):
+    if isinstance(value, _NOT_RECORDS):
         malformed(call, field, value, "an object")
         return False
     return True

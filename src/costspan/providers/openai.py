@@ -15,9 +15,7 @@ from opentelemetry.semconv._incubating.attributes import openai_attributes
 from .. import _content as content
 from .._call import Call
 from .._endpoint import ChunkReader, Endpoint
-from ..usage import MAX_TOKENS
 from ._common import (
-    NOT_RECORDS,
     count_of,
     detail_count,
     is_raw,
@@ -246,7 +244,7 @@ def _read_chat_usage(call: Call, usage: Any) -> None:
     """CompletionUsage (chat and legacy completions), field by field: a total that is missing or unusable is left
     for the settlement to estimate (input from the request, output from the text), a detail that is unusable
     counts 0; either marks the call's usage estimated. What a later usage object repeats overwrites."""
-    if not is_record(call, "usage", usage) or _read_chat_usage_exact(call, usage):
+    if not is_record(call, "usage", usage):
         return
     input_tokens = count_of(call, "prompt_tokens", usage.prompt_tokens, required=True)
     output_tokens = count_of(call, "completion_tokens", usage.completion_tokens, required=True)
@@ -264,43 +262,6 @@ def _read_chat_usage(call: Call, usage: Any) -> None:
         )
         call.output_audio_tokens = detail_count(call, "completion_tokens_details.audio_tokens", details.audio_tokens)
     _read_totals(call, input_tokens, output_tokens)
-
-
-def _read_chat_usage_exact(call: Call, usage: Any) -> bool:
-    """The usage every well-behaved server sends (both details objects, every count a token count), stored in
-    one pass with one check for all its fields; False, and nothing stored, for any other, which is read field by
-    field (naming what is wrong)."""
-    details_in, details_out = usage.prompt_tokens_details, usage.completion_tokens_details
-    if details_in is None or details_out is None or isinstance(details_in, NOT_RECORDS):
-        return False
-    if isinstance(details_out, NOT_RECORDS):
-        return False
-    cached, written = details_in.cached_tokens, getattr(details_in, "cache_write_tokens", None)
-    audio_in, reasoning, audio_out = details_in.audio_tokens, details_out.reasoning_tokens, details_out.audio_tokens
-    # A detail the provider left out (null) counts 0, as detail_count reads it.
-    counts = (
-        usage.prompt_tokens,
-        usage.completion_tokens,
-        0 if cached is None else cached,
-        0 if written is None else written,
-        0 if audio_in is None else audio_in,
-        0 if reasoning is None else reasoning,
-        0 if audio_out is None else audio_out,
-    )
-    for count in counts:
-        if type(count) is not int or not 0 <= count <= MAX_TOKENS:
-            return False
-    (
-        call.input_tokens,
-        call.output_tokens,
-        call.cache_read_tokens,
-        call.cache_write_tokens,
-        call.input_audio_tokens,
-        call.reasoning_tokens,
-        call.output_audio_tokens,
-    ) = counts
-    call.input_seen = call.usage_seen = True
-    return True
 
 
 def _read_totals(call: Call, input_tokens: int | None, output_tokens: int | None) -> None:
