@@ -570,14 +570,16 @@ def test_a_call_within_its_reservation_makes_one_round_trip(
     assert round(budget.spent() * NANOS) == _nanos(_span_costs(otel))
     assert budget.reserved() == 0.0 and budget.journaled == 0
     assert [span.events for span in otel.spans()] == [()] * (calls + 1)
-    crossing: list[int] = []  # the calls' round trips on this thread, for those whose span has the threshold
+    crossing: list[tuple[int, int]] = []  # round trips on this thread, and settlements pending before the call
     for _ in range(40):
-        before = round_trips.count(me)
+        before, pending = round_trips.count(me), budget.journaled
         server.push(_fitting(provider))
         _create(provider, driver, stream=stream, max_tokens=64)
         if otel.spans()[-1].events:
-            crossing.append(round_trips.count(me) - before)
+            crossing.append((round_trips.count(me) - before, pending))
             break
-    # Its reservation and its settlement, after the previous call's if the journal's thread had not applied it yet
-    # (settlements reach the store in the order the calls ended).
-    assert crossing in ([2], [3]), "the call crossing the threshold at 0.5 settles on its own thread"
+    # Its reservation and its settlement, after those of earlier calls the journal's thread had not applied yet
+    # (settlements reach the store in the order the calls ended; the thread may apply some meanwhile).
+    assert len(crossing) == 1, "a call crosses the threshold at 0.5"
+    ((trips, pending),) = crossing
+    assert 2 <= trips <= 2 + pending, "the call crossing the threshold settles on its own thread"

@@ -52,6 +52,7 @@ async def test_allow_goes_on_while_redis_is_down_and_recovers(
     caplog.set_level(logging.INFO, "costspan")
     budget = budget_on(own_redis.url, on_store_error="allow")
     await way.settle(budget, await way.reserve(budget, None, 1.0), 1.0)
+    assert await way.spent(budget) == 1.0  # applied before the outage (it is lost with the server's memory)
     stream = await way.reserve(budget, None, 0.5)
     own_redis.stop()
     assert await way.extend(budget, stream, 0.25)  # a stream goes on

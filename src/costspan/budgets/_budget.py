@@ -432,7 +432,9 @@ class Budget:
         executor, which the application's own work needs). The journal's thread may apply them too: the store
         counts each once."""
         for entry in self._journal.pending():
-            self._settled(entry.slot, await self._store.asettle(*entry))
+            outcome = await self._store.asettle(*entry)
+            self._journal.took(entry)
+            self._settled(entry.slot, outcome)
 
     def _pending_since(self, applied: int) -> bool:
         """Whether the journal holds settlements, or applied some after ``applied`` (the count when a reserve

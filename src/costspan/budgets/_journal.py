@@ -95,6 +95,15 @@ class Journal:
         with self._lock:
             return list(self.entries)
 
+    def took(self, entry: Entry) -> None:
+        """``entry`` was applied outside :meth:`flush` (through an async client): the thread need not apply it."""
+        with self._lock:
+            try:
+                self.entries.remove(entry)
+            except ValueError:  # a flush applied and removed it meanwhile
+                return
+            self.applied += 1
+
     def flush(self) -> bool:
         """Apply what the store takes now, oldest first; whether the journal is empty."""
         with self._flushing:
