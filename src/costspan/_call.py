@@ -142,8 +142,9 @@ class Call:
         # A count the provider sent was unusable (null, negative, fractional, a string, too large): the usage
         # is estimated even where the provider's other counts are exact.
         self.malformed = False
-        # Streamed text, kept by reference only, to estimate output tokens of an interrupted stream, and its
-        # length so far: what a budget's watch compares (one addition per chunk) to know when to look again.
+        # Streamed text, kept by reference only, to estimate output tokens of an interrupted stream, and, while a
+        # budget watches the stream, its length so far: what the watch compares (one addition per chunk) to know
+        # when to look again. Readers count it only then: an unwatched stream does not pay for it.
         self.output_parts: list[str] = []
         self.output_chars = 0
         # For readers that keep per-chunk work to a reference and the text, and read the rest when the stream

@@ -50,8 +50,9 @@ def _hide_unread(call: Call, usage_only: Callable[[Any], bool] | None, chunk: An
 
 # The chunk loops run once per chunk: a generator resumes for a fraction of a method call's cost. A watched
 # stream (a budget's running cost) costs an addition (the chunk reader adds its text's length to
-# ``call.output_chars``) and a comparison per chunk; the watch itself runs only when the text reaches the length
-# it asked to look again at (the first chunk, text or not, is always looked at: it may carry the input count).
+# ``call.output_chars``, which it leaves alone on an unwatched stream) and a comparison per chunk; the watch
+# itself runs only when the text reaches the length it asked to look again at (the first chunk, text or not, is
+# always looked at: it may carry the input count).
 _NEVER = 1 << 62
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from typing import Any
 
 import pydantic
 import pytest
@@ -147,3 +148,47 @@ def test_chat_with_several_choices_reports_every_finish_reason(
     assert span.attributes["gen_ai.request.choice.count"] == 3
     assert span.attributes["gen_ai.response.finish_reasons"] == ("stop", "length", "content_filter")
     assert span.attributes["gen_ai.usage.output_tokens"] == 6
+
+
+def _without_usage(events: list[Any]) -> list[Any]:
+    """A gateway that drops the usage chunk: the output is estimated from the streamed text."""
+    return [event for event in events if not (isinstance(event, dict) and event.get("usage"))]
+
+
+def _choices_merged(events: list[Any]) -> list[Any]:
+    """A gateway that sends two choices' deltas in one chunk, and no usage chunk."""
+    merged: list[Any] = []
+    for event in _without_usage(events):
+        previous = merged[-1] if merged else None
+        if (
+            isinstance(event, dict)
+            and isinstance(previous, dict)
+            and len(previous["choices"]) == len(event["choices"]) == 1
+        ):
+            merged[-1] = {**previous, "choices": previous["choices"] + event["choices"]}
+        else:
+            merged.append(event)
+    return merged
+
+
+def test_chat_chunks_carrying_several_choices_count_every_choices_text(
+    oai: Driver, server: ProviderServer, otel
+) -> None:
+    """n > 1 choices merged into shared chunks read the same as one choice per chunk: every choice's text in the
+    estimate, every finish reason."""
+    reasons = ("stop", "length", "content_filter")
+    texts = []
+    for events in (_without_usage, _choices_merged):
+        server.push(Reply(text="one two three four five", finish_reasons=reasons, events=events))
+        stream = oai.call(oai.client.chat.completions.create, model="gpt-4.1", messages=MESSAGES, n=3, stream=True)
+        chunks = oai.collect(stream)
+        by_choice = [
+            "".join(c.delta.content or "" for k in chunks for c in k.choices if c.index == i) for i in range(3)
+        ]
+        texts.append(by_choice)
+    assert max(len(chunk.choices) for chunk in chunks) == 2
+    assert texts[0] == texts[1] == ["one two three four five"] * 3
+    plain, merged = (span.attributes for span in otel.spans())
+    assert merged["costspan.usage.estimated"] is True
+    assert merged["gen_ai.usage.output_tokens"] == plain["gen_ai.usage.output_tokens"] > 0
+    assert merged["gen_ai.response.finish_reasons"] == plain["gen_ai.response.finish_reasons"] == reasons

@@ -271,8 +271,9 @@ def _read_event(call: Call, event: Any) -> bool:
         field = _DELTA_TEXT.get(delta.type)
         if field is not None:
             text = getattr(delta, field)
-            call.output_chars += len(text)
             call.output_parts.append(text)
+            if call.watch is not None:  # what a budget's watch compares, per chunk
+                call.output_chars += len(text)
     elif kind == "message_start":
         message = event.message
         _read_identity(call, message)

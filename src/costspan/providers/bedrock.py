@@ -178,8 +178,9 @@ def _read_event(call: Call, event: Any) -> bool:
     if delta is not None:
         text = delta.get("delta", {}).get("text")
         if text:
-            call.output_chars += len(text)
             call.output_parts.append(text)
+            if call.watch is not None:  # what a budget's watch compares, per chunk
+                call.output_chars += len(text)
         return False
     stop = event.get("messageStop")
     if stop is not None:
@@ -372,8 +373,9 @@ def _read_invoke_chunk(call: Call, event: Any) -> bool:
     decoded = json.loads(data)
     text = _chunk_text(decoded)
     if isinstance(text, str) and text:
-        call.output_chars += len(text)
         call.output_parts.append(text)
+        if call.watch is not None:
+            call.output_chars += len(text)
     reason = _chunk_stop_reason(decoded)
     if isinstance(reason, str):
         call.finish_reasons = [reason]

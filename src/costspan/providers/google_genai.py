@@ -217,8 +217,9 @@ def _read_chunk(call: Call, chunk: Any) -> bool:
         for part in parts or ():
             text = part.text
             if text:
-                call.output_chars += len(text)
                 call.output_parts.append(text)
+                if call.watch is not None:  # what a budget's watch compares, per chunk
+                    call.output_chars += len(text)
     return False
 
 

@@ -309,13 +309,19 @@ def _choice_texts(choice: Any) -> list[str]:
 
 def _read_chat_chunk(call: Call, chunk: Any) -> bool:
     """Per chunk, only what cannot wait: the text (however many tokens a chunk carries: gateways batch them) and
-    the usage chunk. The rest is read from the last chunk at the end."""
-    for choice in chunk.choices:
+    the usage chunk. The rest is read from the last chunk at the end. A chunk carries one choice but for the
+    first (Azure's filter results) and the usage chunk: unpacking it costs a fraction of a loop."""
+    try:
+        (choice,) = chunk.choices
+    except (TypeError, ValueError):
+        _read_chat_deltas(call, chunk.choices)
+    else:  # _read_chat_delta, inlined: a function call per chunk costs what the reading does
         delta = choice.delta
         text = delta.content
         if text:
-            call.output_chars += len(text)
             call.output_parts.append(text)
+            if call.watch is not None:  # what a budget's watch compares, per chunk
+                call.output_chars += len(text)
         elif delta.tool_calls:
             _read_tool_call_text(call, delta.tool_calls)
     usage = chunk.usage
@@ -325,12 +331,29 @@ def _read_chat_chunk(call: Call, chunk: Any) -> bool:
     return _read_usage_chunk(call, chunk, usage)
 
 
+def _read_chat_deltas(call: Call, choices: Any) -> None:
+    """A chat chunk with no choice, or several (a gateway merging chunks)."""
+    for choice in choices:
+        _read_chat_delta(call, choice.delta)
+
+
+def _read_chat_delta(call: Call, delta: Any) -> None:
+    text = delta.content
+    if text:
+        call.output_parts.append(text)
+        if call.watch is not None:
+            call.output_chars += len(text)
+    elif delta.tool_calls:
+        _read_tool_call_text(call, delta.tool_calls)
+
+
 def _read_completion_chunk(call: Call, chunk: Any) -> bool:
     for choice in chunk.choices:
         text = choice.text
         if text:
-            call.output_chars += len(text)
             call.output_parts.append(text)
+            if call.watch is not None:
+                call.output_chars += len(text)
     usage = chunk.usage
     if usage is None:
         call.last_chunk = chunk
@@ -351,8 +374,9 @@ def _read_tool_call_text(call: Call, tool_calls: Any) -> None:
         function = tool.function
         text = None if function is None else function.arguments
         if text:
-            call.output_chars += len(text)
             call.output_parts.append(text)
+            if call.watch is not None:
+                call.output_chars += len(text)
 
 
 def _read_chat_choices_chunk(call: Call, chunk: Any) -> bool:
@@ -423,8 +447,9 @@ _FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete",
 def _read_responses_event(call: Call, event: Any) -> bool:
     kind = event.type
     if kind == "response.output_text.delta":
-        call.output_chars += len(event.delta)
         call.output_parts.append(event.delta)
+        if call.watch is not None:
+            call.output_chars += len(event.delta)
     elif kind == "response.created":
         _read_identity(call, event.response)
     elif kind in _FINAL_RESPONSE_EVENTS:
