@@ -23,6 +23,20 @@ async def test_a_read_right_after_a_settlement_sees_it(redis_server: RedisServer
         assert await way.reserved(budget) == 0.0
 
 
+async def test_what_an_async_read_applied_leaves_the_journal(redis_server: RedisServer) -> None:
+    """An async read applies this process's pending settlements through the async client; they leave the journal,
+    so its thread does not send them again (one wasted round trip each, and counted twice had the store
+    restarted empty in between). The test holds the thread at its next flush, so only the read can apply it."""
+    budget = Budget(100.0, store=redis_server.url, name=f"deferred-async-read-{time.time_ns()}")
+    reservation = await budget.areserve(None, 0.5)
+    with budget._journal._flushing:
+        await budget.asettle(reservation, 0.25)
+        assert budget.journaled == 1, "a settlement within its reservation is handed to the journal's thread"
+        assert await budget.aspent() == 0.25
+        assert budget.journaled == 0
+    assert (budget.spent(), budget.reserved(), budget.journaled) == (0.25, 0.0, 0)
+
+
 def test_many_threads_lose_nothing(redis_server: RedisServer) -> None:
     budget = Budget(1000.0, store=redis_server.url, name=f"deferred-threads-{time.time_ns()}")
     costs: list[list[float]] = [[] for _ in range(8)]
