@@ -48,6 +48,14 @@ class _Encoding(Protocol):
 _encoding: _Encoding | None = None
 _loader: threading.Thread | None = None
 
+# Prompt texts tiktoken counted, by (hash, length): a chat re-sends its system prompt and its history with every
+# turn, and encoding them again would cost each budgeted call about a millisecond per 10,000 characters on the
+# request thread. Keyed without the text, so the cache holds no prompt: a few hundred KiB at most. Texts shorter
+# than _COUNTED_FROM encode in about the time a lookup takes.
+_counted: dict[tuple[int, int], int] = {}
+_MAX_COUNTED = 4096
+_COUNTED_FROM = 64
+
 
 def load_tokenizer_in_background(allow_download: bool = False) -> None:
     """Start loading tiktoken's encoding, off the request path, unless it is loaded or loading; a no-op without
@@ -142,7 +150,7 @@ def _text_tokens(value: Any) -> int:
     """The tokens of every string in a message's content, however nested (content parts, tool calls). Every call
     reserves from this walk, so it takes the plain types (str, dict, list) first: they are what the SDKs get."""
     if isinstance(value, str):
-        return estimate_text_tokens(value)
+        return _prompt_text_tokens(value)
     if type(value) is dict or isinstance(value, Mapping):
         values: Iterable[Any] = value.values()
     elif isinstance(value, _SEQUENCES):
@@ -156,7 +164,22 @@ def _text_tokens(value: Any) -> int:
         if not isinstance(item, str):
             total += _text_tokens(item)
         elif encoding is not None:
-            total += len(encoding.encode_ordinary(item))
+            total += _prompt_text_tokens(item)
         elif item:
             total += max(1, round(len(item) / _CHARS_PER_TOKEN))
     return total
+
+
+def _prompt_text_tokens(text: str) -> int:
+    """A prompt text's estimate; tiktoken's count once per text while it is remembered (a stream's output, counted
+    once, is not remembered)."""
+    encoding = _encoding
+    if encoding is None or len(text) < _COUNTED_FROM:
+        return estimate_text_tokens(text)
+    key = (hash(text), len(text))
+    count = _counted.get(key)
+    if count is None:
+        if len(_counted) >= _MAX_COUNTED:
+            _counted.clear()  # a new set of prompts: the old ones are not coming back
+        count = _counted[key] = len(encoding.encode_ordinary(text))
+    return count
