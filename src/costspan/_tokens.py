@@ -50,11 +50,10 @@ _loader: threading.Thread | None = None
 
 # Prompt texts tiktoken counted, by (hash, length): a chat re-sends its system prompt and its history with every
 # turn, and encoding them again would cost each budgeted call about a millisecond per 10,000 characters on the
-# request thread. Keyed without the text, so the cache holds no prompt: a few hundred KiB at most. Texts shorter
-# than _COUNTED_FROM encode in about the time a lookup takes.
+# request thread (and even a role's few characters cost several microseconds of tiktoken, ten lookups). Keyed
+# without the text, so the cache holds no prompt: a few hundred KiB at most.
 _counted: dict[tuple[int, int], int] = {}
 _MAX_COUNTED = 4096
-_COUNTED_FROM = 64
 
 
 def load_tokenizer_in_background(allow_download: bool = False) -> None:
@@ -174,7 +173,7 @@ def _prompt_text_tokens(text: str) -> int:
     """A prompt text's estimate; tiktoken's count once per text while it is remembered (a stream's output, counted
     once, is not remembered)."""
     encoding = _encoding
-    if encoding is None or len(text) < _COUNTED_FROM:
+    if encoding is None or not text:
         return estimate_text_tokens(text)
     key = (hash(text), len(text))
     count = _counted.get(key)
