@@ -23,6 +23,7 @@ import itertools
 import json
 import os
 import platform
+import queue
 import statistics
 import subprocess
 import sys
@@ -31,6 +32,7 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -70,6 +72,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--top", type=int, default=6, help="allocation sites listed per variant (default 6)")
     parser.add_argument("--cpu", type=int, help="the CPU each run is pinned to (default: the last one allowed)")
     parser.add_argument(
+        "--parallel",
+        action="store_true",
+        help="run the variants at once, each pinned to a CPU of its own (the figures are memory, not time)",
+    )
+    parser.add_argument(
         "--no-tracemalloc",
         action="store_true",
         help="RSS only: no allocation sites, and the calls run several times faster",
@@ -81,6 +88,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = set(args.variants.split(",")) - set(VARIANTS)
     if unknown:
         parser.error(f"--variants: unknown {', '.join(sorted(unknown))}")
+    if args.parallel and args.cpu is not None:
+        parser.error("--parallel gives each variant a CPU of its own: leave out --cpu")
     if args.calls < args.samples or args.abandoned > args.calls:
         parser.error("--calls must be at least --samples and at least --abandoned")
     return args
@@ -383,12 +392,34 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _run_variant(name: str, args: argparse.Namespace) -> dict[str, Any]:
+def _run_variant(name: str, args: argparse.Namespace, cpu: int | None = None) -> dict[str, Any]:
     print(f"{VARIANTS[name]}: a fresh process", file=sys.stderr)
     command = [sys.executable, __file__, *_method(args), f"--child={name}"]
+    command += [f"--cpu={cpu}"] if cpu is not None else []
     done = subprocess.run(command, stdout=subprocess.PIPE, check=True, text=True)
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def _run_variants(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Each variant's run: one after the other, or with ``--parallel`` as many at once as there are CPUs, each on
+    a CPU no other run has meanwhile."""
+    names = args.variants.split(",")
+    if not args.parallel:
+        return [_run_variant(name, args) for name in names]
+    free: queue.Queue[int] = queue.Queue()
+    for cpu in sorted(os.sched_getaffinity(0)):
+        free.put(cpu)
+
+    def run(name: str) -> dict[str, Any]:
+        cpu = free.get()
+        try:
+            return _run_variant(name, args, cpu)
+        finally:
+            free.put(cpu)
+
+    with ThreadPoolExecutor(max_workers=free.qsize()) as pool:
+        return list(pool.map(run, names))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -396,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.child:
         _child(args)
         return
-    runs = [_run_variant(name, args) for name in args.variants.split(",")]
+    runs = _run_variants(args)
     rows = {run["variant"]: summarize(run) for run in runs}
     meta = _meta(args)
     table = markdown(rows, meta, args.top)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
@@ -38,9 +40,11 @@ def test_overhead_of_gemini_and_bedrock_runs() -> None:
         assert "us/chunk" in line and "us/stream beyond a call" in line
 
 
-def test_memory_runs_each_variant_in_its_own_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("at_once", [False, True], ids=["in-turn", "parallel"])
+def test_memory_runs_each_variant_in_its_own_process(tmp_path: Path, at_once: bool) -> None:
     figures = tmp_path / "memory.json"
     arguments = ["--calls", "20", "--abandoned", "4", "--warmup", "10", "--samples", "2", "--json", str(figures)]
+    arguments += ["--parallel"] if at_once else []
     out = _run(*arguments, "--variants", "baseline,costspan", script="memory.py")
     for line in ("| baseline | 20 | 4 |", "| costspan + ledger + memory budget | 20 | 4 |"):
         assert line in out
