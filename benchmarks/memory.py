@@ -250,7 +250,10 @@ def _child(args: argparse.Namespace) -> None:
         tracemalloc.stop()
         spans = otel.flush()
         otel.shutdown()
-    json.dump({"variant": variant, "abandoned": abandoned, "spans": spans, "samples": samples}, sys.stdout)
+    cpus = sorted(os.sched_getaffinity(0))
+    json.dump(
+        {"variant": variant, "cpus": cpus, "abandoned": abandoned, "spans": spans, "samples": samples}, sys.stdout
+    )
 
 
 # ---- the report ----

@@ -5,6 +5,7 @@ judged here: they come from benchmark runs on a quiet machine, never from timed 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,11 @@ def test_memory_runs_each_variant_in_its_own_process(tmp_path: Path, at_once: bo
     assert "- costspan allocation sites growing linearly:" in out
     runs = {run["variant"]: run for run in json.loads(figures.read_text())["runs"]}
     assert [len(run["samples"]) for run in runs.values()] == [3, 3]
+    # Each run pinned to one CPU; at once, to two different ones (where the machine has two).
+    cpus = [run["cpus"] for run in runs.values()]
+    assert all(len(pinned) == 1 for pinned in cpus)
+    if at_once and len(os.sched_getaffinity(0)) > 1:
+        assert cpus[0] != cpus[1]
     # Every instrumented call ended its span, the abandoned streams' too (the warm-up's 10 calls and 2 streams).
     assert runs["costspan + ledger + memory budget"]["spans"] == 36
     assert runs["baseline"]["spans"] == 0
