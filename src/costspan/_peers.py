@@ -4,8 +4,9 @@ GenAI semantic-convention metrics. Each is named in one warning, with how to tur
 
 They are found by what they did, not by what is installed: a wrapt wrapper, on a method costspan patched, whose
 code comes from a module of an ``opentelemetry_instrumentor`` entry point other than costspan's. The check runs at
-``instrument()`` and again at the first call (an instrumentor loaded after costspan wraps over it). The anthropic
-SDK's own tracing needs no warning: costspan's span replaces the SDK's for every call it instruments.
+``instrument()`` and again at the first call (an instrumentor loaded after costspan wraps over it), and again at
+the first call after an SDK imported later has been patched. The anthropic SDK's own tracing needs no warning:
+costspan's span replaces the SDK's for every call it instruments.
 """
 
 from __future__ import annotations

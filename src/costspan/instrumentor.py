@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import replace
+from types import ModuleType
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -13,7 +14,7 @@ from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.semconv.schemas import Schemas
-from wrapt import wrap_function_wrapper
+from wrapt import register_post_import_hook, wrap_function_wrapper
 
 from ._content import capture_enabled
 from ._guard import Guard
@@ -44,13 +45,15 @@ _logger = logging.getLogger("costspan")
 
 
 class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Instruments every installed provider SDK (openai, anthropic, google-genai, boto3's bedrock-runtime).
+    """Instruments every installed provider SDK (openai, anthropic, google-genai, boto3's bedrock-runtime), each
+    as the application imports it (at once for those it has imported already).
 
     ``CostspanInstrumentor().instrument(tracer_provider=..., meter_provider=..., **options)``; the options are
     those of :class:`costspan.config.Options`.
     """
 
     _patched: list[tuple[str, str]]
+    _generation: object | None = None
     _guard: Guard | None = None
     _ledger: LedgerProcessor | None = None
 
@@ -118,11 +121,30 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         # Another instrumentation of the same methods, loaded before costspan or after it (then it wraps over
         # costspan's wrappers, seen at the first call), is named in a warning.
         peers = PeerCheck(self._patched)
+        self._generation = generation = object()
         for provider in _PROVIDERS:
             if _supported(provider.REQUIREMENT):
-                self._patch_provider(provider, pipeline, peers)
+                register_post_import_hook(self._when_imported(provider, pipeline, peers, generation), provider.PACKAGE)
         peers()
         load_tokenizer_in_background(options.tokenizer_download)
+
+    def _when_imported(
+        self, provider: Any, pipeline: Pipeline, peers: PeerCheck, generation: object
+    ) -> Callable[[ModuleType], None]:
+        """The hook that patches ``provider`` once its SDK is imported: at once, if the application has imported
+        it already, else when it does. instrument() imports no SDK the application never uses (each costs seconds of
+        start-up); a hook that fires after uninstrument(), or after another instrument(), does nothing."""
+
+        def patch(_package: ModuleType) -> None:
+            if self._generation is not generation:
+                return
+            try:
+                self._patch_provider(provider, pipeline, peers)
+            except Exception as failure:  # the hook runs inside the application's import: it must never fail it
+                pipeline.log_failure(f"patching {provider.PACKAGE}", failure)
+            peers.done = False  # a wrapper of another instrumentation is looked for again at the next call
+
+        return patch
 
     def _patch_provider(self, provider: Any, pipeline: Pipeline, peers: PeerCheck) -> None:
         for endpoint in provider.endpoints():
@@ -145,6 +167,7 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._patched.append((module, name))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        self._generation = None  # the SDKs not imported yet stay unpatched
         deactivate()
         if self._guard is not None:
             self._guard.closed = True

@@ -184,6 +184,76 @@ def test_importing_costspan_patches_and_loads_nothing() -> None:
     assert result.stdout.split() == ["[]", "False"]
 
 
+# A fresh interpreter: costspan instrumented before any SDK is imported (as opentelemetry-instrument and an
+# application's first lines do), then, after {before}, openai imported and called once. Prints the SDKs imported
+# by instrument(), whether openai's create is wrapped, and the spans ended.
+_IMPORT_LATER = """
+import sys, costspan, wrapt
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+tracer_provider = TracerProvider()
+tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+costspan.instrument(tracer_provider=tracer_provider, meter_provider=MeterProvider(), ledger=False)
+print(sorted(m for m in ("openai", "anthropic", "google.genai", "botocore") if m in sys.modules))
+{before}
+import openai
+import openai.resources.chat.completions.completions as chat
+print(isinstance(vars(chat.Completions)["create"], wrapt.FunctionWrapper))
+client = openai.OpenAI(base_url={url!r}, api_key={key!r}, max_retries=0)
+client.chat.completions.create(model="gpt-4.1-mini", messages=[{{"role": "user", "content": "hi"}}])
+print([span.name for span in exporter.get_finished_spans()])
+"""
+
+
+@pytest.mark.parametrize(
+    ("before", "patched", "spans"),
+    [
+        ("pass", "True", "['chat gpt-4.1-mini']"),
+        ("costspan.uninstrument()", "False", "[]"),
+        (  # the first instrumentation's hook is spent: the SDK is patched once, by the second
+            "costspan.uninstrument(); costspan.instrument(tracer_provider=tracer_provider, ledger=False)",
+            "True",
+            "['chat gpt-4.1-mini']",
+        ),
+    ],
+    ids=["imported-after-instrument", "imported-after-uninstrument", "imported-after-reinstrument"],
+)
+def test_an_sdk_imported_after_instrument_is_patched_on_import(
+    server: ProviderServer, before: str, patched: str, spans: str
+) -> None:
+    """instrument() imports no SDK (importing all four cost seconds of start-up, for those never used): each is
+    patched when the application imports it, unless costspan was uninstrumented meanwhile."""
+    server.push(Reply(usage={"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}))
+    code = _IMPORT_LATER.format(before=before, url=server.openai_base_url, key=API_KEY)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[]", patched, spans]
+
+
+def test_a_failure_patching_on_import_never_fails_the_import() -> None:
+    """The patching runs inside the application's ``import openai``: costspan's own failure there is logged and
+    the SDK imports (uninstrumented) all the same."""
+    code = (
+        "import logging, sys, costspan\n"
+        "from costspan.providers import openai as adapter\n"
+        "logging.basicConfig(stream=sys.stderr, format='%(levelname)s %(message)s')\n"
+        "def broken(): raise RuntimeError('an endpoint list that fails')\n"
+        "adapter.endpoints = broken\n"
+        "costspan.instrument(ledger=False)\n"
+        "import openai\n"
+        "print(openai.OpenAI)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "<class 'openai.OpenAI'>" in result.stdout
+    assert "WARNING costspan: patching openai failed; the call proceeds without it" in result.stderr
+    assert "RuntimeError: an endpoint list that fails" in result.stderr
+
+
 def test_instrument_sets_up_providers_from_otel_variables(tmp_path: Path, server: ProviderServer) -> None:
     """With no SDK providers configured, ``costspan.instrument()`` sets them up with the exporters the standard
     variables ask for (here the console), and uses them."""

@@ -42,11 +42,13 @@ from .._pipeline import Pipeline
 from .._wrap import Wrapper, make_wrapper
 from ._common import count_of, detail_count, is_raw, is_record, list_of, request_attributes, server_of, text_of
 
-__all__ = ["REQUIREMENT", "endpoints", "helper_closes", "message_parts", "wrappers"]
+__all__ = ["PACKAGE", "REQUIREMENT", "endpoints", "helper_closes", "message_parts", "wrappers"]
 
 ANTHROPIC = "anthropic"
 # The SDK versions costspan instruments (pyproject's anthropic extra says the same); see the instrumentor.
 REQUIREMENT = "anthropic>=2,<3"
+# The package whose import patches it (instrument() imports no SDK the application has not imported).
+PACKAGE = "anthropic"
 
 _MESSAGES = "anthropic.resources.messages.messages"
 _BETA_MESSAGES = "anthropic.resources.beta.messages.messages"

@@ -39,11 +39,13 @@ from ..usage import token_count
 from ._common import count_of, detail_count, malformed, request_attributes, server_of_url
 from .anthropic import message_parts
 
-__all__ = ["REQUIREMENT", "endpoints", "helper_closes", "wrappers"]
+__all__ = ["PACKAGE", "REQUIREMENT", "endpoints", "helper_closes", "wrappers"]
 
 # The botocore versions costspan instruments (1.38 on: older ones drop Converse's cache counts); pyproject's
 # bedrock extra says the same.
 REQUIREMENT = "botocore>=1.38,<2"
+# The package whose import patches it (instrument() imports no SDK the application has not imported).
+PACKAGE = "botocore"
 BEDROCK = "aws.bedrock"
 SERVICE = "bedrock-runtime"
 

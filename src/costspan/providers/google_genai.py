@@ -26,10 +26,12 @@ from .._call import Call
 from .._endpoint import Endpoint
 from ._common import count_of, detail_count, is_record, request_attributes, server_of_url, text_of
 
-__all__ = ["REQUIREMENT", "endpoints", "helper_closes"]
+__all__ = ["PACKAGE", "REQUIREMENT", "endpoints", "helper_closes"]
 
 # The SDK versions costspan instruments (pyproject's google extra says the same); see the instrumentor.
 REQUIREMENT = "google-genai>=1.50,<4"
+# The package whose import patches it (instrument() imports no SDK the application has not imported).
+PACKAGE = "google.genai"
 GEMINI = "gcp.gemini"
 VERTEX_AI = "gcp.vertex_ai"
 

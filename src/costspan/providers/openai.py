@@ -26,13 +26,15 @@ from ._common import (
     text_of,
 )
 
-__all__ = ["REQUIREMENT", "endpoints", "helper_closes"]
+__all__ = ["PACKAGE", "REQUIREMENT", "endpoints", "helper_closes"]
 
 Starter = Callable[[Call, Any, dict[str, Any]], dict[str, Any]]
 
 OPENAI = "openai"
 # The SDK versions costspan instruments (pyproject's openai extra says the same); see the instrumentor.
 REQUIREMENT = "openai>=2,<4"
+# The package whose import patches it (instrument() imports no SDK the application has not imported).
+PACKAGE = "openai"
 AZURE = "azure.ai.openai"
 
 _CHAT = "openai.resources.chat.completions.completions"
