@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import replace
 from types import ModuleType
 from typing import Any
@@ -53,7 +53,7 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """
 
     _patched: list[tuple[str, str]]
-    _generation: object | None = None
+    _pending: dict[str, tuple[Any, Pipeline, PeerCheck]]
     _guard: Guard | None = None
     _ledger: LedgerProcessor | None = None
 
@@ -121,30 +121,29 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         # Another instrumentation of the same methods, loaded before costspan or after it (then it wraps over
         # costspan's wrappers, seen at the first call), is named in a warning.
         peers = PeerCheck(self._patched)
-        self._generation = generation = object()
-        for provider in _PROVIDERS:
-            if _supported(provider.REQUIREMENT):
-                register_post_import_hook(self._when_imported(provider, pipeline, peers, generation), provider.PACKAGE)
+        # Each SDK is patched when the application imports it (at once if it has): instrument() imports none it
+        # never uses, each of which costs seconds of start-up. What patching one needs waits here until then.
+        self._pending = {
+            provider.PACKAGE: (provider, pipeline, peers) for provider in _PROVIDERS if _supported(provider.REQUIREMENT)
+        }
+        for package in list(self._pending):
+            register_post_import_hook(self._imported, package)
         peers()
         load_tokenizer_in_background(options.tokenizer_download)
 
-    def _when_imported(
-        self, provider: Any, pipeline: Pipeline, peers: PeerCheck, generation: object
-    ) -> Callable[[ModuleType], None]:
-        """The hook that patches ``provider`` once its SDK is imported: at once, if the application has imported
-        it already, else when it does. instrument() imports no SDK the application never uses (each costs seconds of
-        start-up); a hook that fires after uninstrument(), or after another instrument(), does nothing."""
-
-        def patch(_package: ModuleType) -> None:
-            if self._generation is not generation:
-                return
-            try:
-                self._patch_provider(provider, pipeline, peers)
-            except Exception as failure:  # the hook runs inside the application's import: it must never fail it
-                pipeline.log_failure(f"patching {provider.PACKAGE}", failure)
-            peers.done = False  # a wrapper of another instrumentation is looked for again at the next call
-
-        return patch
+    def _imported(self, package: ModuleType) -> None:
+        """The post-import hook of an SDK's package. wrapt keeps every hook registered until its package is
+        imported, so a hook holds nothing but the instrumentor: after uninstrument() (or once another hook of a
+        later instrument() patched the SDK) it finds nothing pending and does nothing."""
+        pending = self._pending.pop(package.__name__, None)
+        if pending is None:
+            return
+        provider, pipeline, peers = pending
+        try:
+            self._patch_provider(provider, pipeline, peers)
+        except Exception as failure:  # the hook runs inside the application's import: it must never fail it
+            pipeline.log_failure(f"patching {package.__name__}", failure)
+        peers.done = False  # a wrapper of another instrumentation is looked for again at the next call
 
     def _patch_provider(self, provider: Any, pipeline: Pipeline, peers: PeerCheck) -> None:
         for endpoint in provider.endpoints():
@@ -167,7 +166,7 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._patched.append((module, name))
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        self._generation = None  # the SDKs not imported yet stay unpatched
+        self._pending = {}  # the SDKs not imported yet stay unpatched
         deactivate()
         if self._guard is not None:
             self._guard.closed = True

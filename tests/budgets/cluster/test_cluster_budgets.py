@@ -87,6 +87,7 @@ def _keys(cluster: Cluster, name: str) -> list[bytes]:
     return found
 
 
+@pytest.mark.heavy  # the eight-process race (as test_call_concurrency's), on a cluster
 def test_eight_processes_on_one_cluster_budget(redis_cluster: Cluster, server: ProviderServer) -> None:
     assert race_real_calls(redis_cluster.url, server.openai_base_url).store_errors == 0
 
@@ -95,8 +96,8 @@ def test_a_master_killed_mid_run_fails_over(tmp_path: Path, server: ProviderServ
     """Four processes make calls on one cluster budget; the master holding it is killed (SIGKILL) mid-run. The
     calls go on, let through unchecked (on_store_error="allow") until its replica is promoted and then counted
     again; once the failover is over (and each worker's journal applied, at its exit at the latest), every call
-    is counted exactly once. (Four, not eight: each worker spends some 6 s of CPU importing the SDKs, and the
-    eight-process race is test_eight_processes_on_one_cluster_budget.)"""
+    is counted exactly once. (Four, not eight: the eight-process race is
+    test_eight_processes_on_one_cluster_budget.)"""
     cluster = Cluster(tmp_path / "cluster")
     try:
         cluster.start()
