@@ -319,6 +319,8 @@ def summarize(run: dict[str, Any]) -> dict[str, Any]:
         "rss_growth": samples[-1]["rss"] - samples[0]["rss"],
         "traced_per_1000": None if traced is None else _per_1000(calls, traced),
         "sites": _sites(samples, ("costspan/", *SDK_SITES)),
+        "rss_samples": [sample["rss"] - samples[0]["rss"] for sample in samples],
+        "every": calls[1] - calls[0] if len(calls) > 1 else 0,
     }
 
 
@@ -362,6 +364,8 @@ def markdown(rows: dict[str, dict[str, Any]], meta: dict[str, Any], top: int) ->
             f"| {_kib(row['rss_growth'])} | {_kib(row['traced_per_1000'])} |"
         )
     lines += ["", *(f"- {line}" for line in verdict(rows))]
+    if all(row["traced_per_1000"] is None for row in rows.values()):
+        return "\n".join(lines + _rss_samples(rows))
     lines += ["", "Allocation sites (costspan, openai, OpenTelemetry, httpx2, pydantic, wrapt) that grew most:", ""]
     lines += ["| variant | site | growth (KiB) | per 1,000 calls, 1st half / 2nd half (B) |", "|---|---|---:|---:|"]
     for row in rows.values():
@@ -369,6 +373,16 @@ def markdown(rows: dict[str, dict[str, Any]], meta: dict[str, Any], top: int) ->
             first, second = site.per_1000
             lines.append(f"| {row['variant']} | `{site.site}` | {_kib(site.growth)} | {first:+.0f} / {second:+.0f} |")
     return "\n".join(lines)
+
+
+def _rss_samples(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """An untraced run's evidence: every RSS sample, so that a step (a cache filling once) shows apart from a
+    trend."""
+    lines = ["", "RSS at each sample, KiB above the first:", ""]
+    for row in rows.values():
+        samples = ", ".join(f"{size / 1024:.0f}" for size in row["rss_samples"])
+        lines.append(f"- {row['variant']} (every {row['every']:,} calls): {samples}")
+    return lines
 
 
 def _method(args: argparse.Namespace) -> list[str]:
@@ -440,7 +454,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.write_readme:
         from _readme import replace_block
 
-        replace_block("memory.py", table)
+        # A traced run's block (allocation sites) and an untraced run's (the RSS verdict) are kept side by side.
+        replace_block("memory.py --no-tracemalloc" if args.no_tracemalloc else "memory.py", table)
 
 
 if __name__ == "__main__":

@@ -61,3 +61,15 @@ def test_memory_runs_each_variant_in_its_own_process(tmp_path: Path, at_once: bo
     # Every instrumented call ended its span, the abandoned streams' too (the warm-up's 10 calls and 2 streams).
     assert runs["costspan + ledger + memory budget"]["spans"] == 36
     assert runs["baseline"]["spans"] == 0
+
+
+
+def test_memory_untraced_prints_every_rss_sample_and_no_sites() -> None:
+    """An untraced run (the RSS verdict) lists its samples, so that a step shows apart from a trend."""
+    arguments = ["--calls", "20", "--abandoned", "4", "--warmup", "10", "--samples", "2", "--no-tracemalloc"]
+    out = _run(*arguments, "--variants", "baseline,costspan", script="memory.py")
+    assert "- costspan allocation sites: not traced (--no-tracemalloc)" in out
+    assert "RSS at each sample, KiB above the first:" in out
+    samples = next(line for line in out.splitlines() if line.startswith("- baseline (every 10 calls): "))
+    assert len(samples.split(": ", 1)[1].split(", ")) == 3
+    assert "Allocation sites" not in out
