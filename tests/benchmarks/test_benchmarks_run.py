@@ -63,7 +63,6 @@ def test_memory_runs_each_variant_in_its_own_process(tmp_path: Path, at_once: bo
     assert runs["baseline"]["spans"] == 0
 
 
-
 def test_memory_untraced_prints_every_rss_sample_and_no_sites() -> None:
     """An untraced run (the RSS verdict) lists its samples, so that a step shows apart from a trend."""
     arguments = ["--calls", "20", "--abandoned", "4", "--warmup", "10", "--samples", "2", "--no-tracemalloc"]
