@@ -87,7 +87,6 @@ def _keys(cluster: Cluster, name: str) -> list[bytes]:
     return found
 
 
-@pytest.mark.heavy  # the eight-process race (as test_call_concurrency's), on a cluster
 def test_eight_processes_on_one_cluster_budget(redis_cluster: Cluster, server: ProviderServer) -> None:
     assert race_real_calls(redis_cluster.url, server.openai_base_url).store_errors == 0
 
