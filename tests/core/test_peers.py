@@ -6,6 +6,8 @@ at instrument()) or after (seen at the first call)."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -88,3 +90,41 @@ def test_no_warning_without_another_instrumentation(
 ) -> None:
     _calls(server, 2)
     assert _said(caplog) == []
+
+
+# A fresh interpreter: costspan instrumented before openai is imported; a first call (anthropic's) runs the check
+# and finds nothing; then openai is imported, costspan's hook patches it, and the official instrumentation wraps
+# over it. The next call must look again.
+_LATER_PEER = """
+import logging, sys, warnings
+import costspan
+from costspan.testing import ProviderServer, Reply
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
+
+logging.basicConfig(stream=sys.stderr, format="%(levelname)s %(message)s")
+tracer_provider, meter_provider = TracerProvider(), MeterProvider()
+costspan.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, ledger=False)
+with ProviderServer() as server:
+    import anthropic
+    server.push(Reply(usage={"input_tokens": 10, "output_tokens": 5}))
+    claude = anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="sk-test", max_retries=0)
+    claude.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    print("after the first call", file=sys.stderr, flush=True)
+    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    import openai
+    server.push(Reply(usage={"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}))
+    gpt = openai.OpenAI(base_url=server.openai_base_url, api_key="sk-test", max_retries=0)
+    gpt.chat.completions.create(model="gpt-4.1-mini", messages=[{"role": "user", "content": "hi"}])
+"""
+
+
+def test_an_instrumentation_wrapping_an_sdk_imported_after_the_first_call_is_named() -> None:
+    result = subprocess.run([sys.executable, "-c", _LATER_PEER], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    before, _, after = result.stderr.partition("after the first call")
+    assert "also instruments" not in before
+    assert "WARNING costspan: opentelemetry-instrumentation-openai-v2 also instruments" in after
