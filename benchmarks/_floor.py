@@ -24,13 +24,14 @@ from _wire import (
     STREAM_REQUEST,
 )
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv._incubating.attributes import openai_attributes
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 from opentelemetry.semconv.attributes import server_attributes
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import SpanKind
 
 from costspan import attributes as attrs
 from costspan.telemetry import DURATION_BUCKETS, TOKEN_BUCKETS
@@ -107,6 +108,9 @@ class Floor:
         self._tokens = meter.create_counter(attrs.TOKENS_METRIC, unit="{token}")
         self._call_attributes = _request_attributes(stream=False)
         self._stream_attributes = _request_attributes(stream=True)
+        # The context ``metrics_only`` records in: a sampled span's, as a call's is (the SDK's trace-based exemplar
+        # filter samples measurements in it), started once and never ended, so that no span is timed.
+        self._span_context = trace.set_span_in_context(self._tracer.start_span(_SPAN_NAME, kind=SpanKind.CLIENT))
 
     def call(self, create: Callable[..., Any]) -> int:
         span = self._tracer.start_span(_SPAN_NAME, kind=SpanKind.CLIENT, attributes=self._call_attributes)
@@ -114,8 +118,23 @@ class Floor:
         create(**REQUEST)
         duration = (time.perf_counter_ns() - start) / 1e9
         span.set_attributes(_RESPONSE_ATTRIBUTES)
-        self._record(span, duration, None)
+        self._record(trace.set_span_in_context(span), duration, None)
         span.end()
+        return 0
+
+    def span_only(self, create: Callable[..., Any]) -> int:
+        """``call``'s span work without its metric records: the floor's parts, each timed alone."""
+        span = self._tracer.start_span(_SPAN_NAME, kind=SpanKind.CLIENT, attributes=self._call_attributes)
+        create(**REQUEST)
+        span.set_attributes(_RESPONSE_ATTRIBUTES)
+        span.end()
+        return 0
+
+    def metrics_only(self, create: Callable[..., Any]) -> int:
+        """``call``'s metric records (and the duration they record) without its span."""
+        start = time.perf_counter_ns()
+        create(**REQUEST)
+        self._record(self._span_context, (time.perf_counter_ns() - start) / 1e9, None)
         return 0
 
     def stream(self, create: Callable[..., Any]) -> int:
@@ -136,12 +155,11 @@ class Floor:
                 attrs.STREAM_COMPLETED: True,
             }
         )
-        self._record(span, duration, time_to_first_chunk)
+        self._record(trace.set_span_in_context(span), duration, time_to_first_chunk)
         span.end()
         return seen
 
-    def _record(self, span: Span, duration: float, time_to_first_chunk: float | None) -> None:
-        context = trace.set_span_in_context(span)
+    def _record(self, context: Context, duration: float, time_to_first_chunk: float | None) -> None:
         self._duration.record(duration, _METRIC_BASE, context)
         if time_to_first_chunk is not None:
             self._time_to_first_chunk.record(time_to_first_chunk, _METRIC_BASE, context)

@@ -11,7 +11,17 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from _variants import BASELINE, COSTSPAN, COSTSPAN_LEDGER_BUDGET, COSTSPAN_MEMORY_BUDGET, FLOOR, USAGE_BASELINE, Suite
+from _variants import (
+    BASELINE,
+    COSTSPAN,
+    COSTSPAN_LEDGER_BUDGET,
+    COSTSPAN_MEMORY_BUDGET,
+    FLOOR,
+    FLOOR_METRICS,
+    FLOOR_SPAN,
+    USAGE_BASELINE,
+    Suite,
+)
 
 __all__ = ["Check", "Row", "Timings", "format_suite", "markdown_suite", "summarize", "targets"]
 
@@ -190,8 +200,15 @@ def targets(call: Suite, stream: Suite, isolated: Suite, chunks: Suite, timings:
             if variant in timings[chunks.key]
         ),
     ]
+    isolated_rows = {row.variant: row for row in summarize(isolated, timings[isolated.key])}
     return {
         "checks": [check.as_dict() for check in checks],
+        # What the floor's overhead per call (alone) is made of: the span, and the metric records SPEC.md asks for.
+        "floor_parts_us": {
+            part: isolated_rows[name].overhead_us
+            for part, name in ((FLOOR, FLOOR), ("span", FLOOR_SPAN), ("metrics", FLOOR_METRICS))
+            if name in isolated_rows
+        },
         "chunk_us": chunk.overhead_us,
         "chunk_usage_chunk_us": stream_rows[USAGE_BASELINE].overhead_us,
         "chunk_rest_us": statistics.median(rest),

@@ -45,6 +45,8 @@ __all__ = [
     "COSTSPAN_MEMORY_BUDGET",
     "COSTSPAN_REDIS_BUDGET",
     "FLOOR",
+    "FLOOR_METRICS",
+    "FLOOR_SPAN",
     "PEERS",
     "USAGE_BASELINE",
     "Patch",
@@ -57,6 +59,9 @@ __all__ = [
 BASELINE = "baseline"
 USAGE_BASELINE = "baseline + usage chunk"
 FLOOR = "floor (bare OTel SDK)"
+# The floor's two parts, each alone (the isolated suite only): what its overhead is made of.
+FLOOR_SPAN = "floor: the span alone"
+FLOOR_METRICS = "floor: the metric records alone"
 COSTSPAN = "costspan"
 COSTSPAN_IN_REQUEST = "costspan, in a request"
 COSTSPAN_MEMORY_BUDGET = "costspan + budget (memory)"
@@ -295,6 +300,8 @@ def _isolated(client: openai.OpenAI, floor: Floor, instrumented: list[tuple[str,
     variants = (
         Variant(BASELINE, _call(direct), 0, spans_per_call=0),
         Variant(FLOOR, functools.partial(floor.call, direct), 0),
+        Variant(FLOOR_SPAN, functools.partial(floor.span_only, direct), 0),
+        Variant(FLOOR_METRICS, functools.partial(floor.metrics_only, direct), 0, spans_per_call=0),
         *(Variant(name, _call(wrapped(patch)), 0, patch.spans, _unwrapped(patch)) for name, patch in instrumented),
     )
     title = "Instrumentation alone, around a stub create (no SDK work)"

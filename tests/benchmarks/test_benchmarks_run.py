@@ -29,7 +29,14 @@ def _run(*arguments: str, script: str = "overhead.py") -> str:
 
 def test_overhead_runs_every_suite_and_checks_parity() -> None:
     out = _run("--rounds", "2", "--calls", "2", "--streams", "1", "--isolated-calls", "2")
-    for title in ("Non-streaming", "Streaming", "costspan own work per chunk, alone, watched by a memory budget"):
+    for title in (
+        "Non-streaming",
+        "Streaming",
+        "costspan own work per chunk, alone, watched by a memory budget",
+        "floor: the span alone",
+        "floor: the metric records alone",
+        "of the floor's",
+    ):
         assert title in out
     assert "floor parity: costspan emits exactly the floor keys and records" in out
 
