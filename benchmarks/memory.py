@@ -246,7 +246,7 @@ def _child(args: argparse.Namespace) -> None:
             first, last = args.warmup + round((index - 1) * step), args.warmup + round(index * step)
             abandoned += _drive(workload, first, last, args)
             samples.append(_sample(workload, otel, last - args.warmup))
-            print(f"  {variant}: {last - args.warmup} calls, {time.perf_counter() - started:.0f} s", file=sys.stderr)
+            sys.stderr.write(f"  {variant}: {last - args.warmup} calls, {time.perf_counter() - started:.0f} s\n")
         tracemalloc.stop()
         spans = otel.flush()
         otel.shutdown()
@@ -410,7 +410,9 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_variant(name: str, args: argparse.Namespace, cpu: int | None = None) -> dict[str, Any]:
-    print(f"{VARIANTS[name]}: a fresh process", file=sys.stderr)
+    # One write per line: with --parallel, threads (and their processes) report at once, and print() writes the
+    # line and its newline apart.
+    sys.stderr.write(f"{VARIANTS[name]}: a fresh process\n")
     command = [sys.executable, __file__, *_method(args), f"--child={name}"]
     command += [f"--cpu={cpu}"] if cpu is not None else []
     done = subprocess.run(command, stdout=subprocess.PIPE, check=True, text=True)
