@@ -187,15 +187,14 @@ def _target_lines(checked: dict[str, Any]) -> list[str]:
         f"  of costspan's {checked['chunk_us']:.2f} us per chunk: the extra usage chunk "
         f"{checked['chunk_usage_chunk_us']:.2f}, the rest {checked['chunk_rest_us']:.2f}"
     )
-    parts = checked.get("floor_parts_us", {})
-    if {FLOOR, "span", "metrics"} <= parts.keys():
-        whole, span, metrics = parts[FLOOR], parts["span"], parts["metrics"]
-        rest = whole - span - metrics
-        lines.append(
-            f"  of the floor's {whole:.2f} us per call, alone: the span {span:.2f} ({100 * span / whole:.0f}%), "
-            f"the metric records {metrics:.2f} ({100 * metrics / whole:.0f}%), and {rest:.2f} "
-            f"({100 * rest / whole:.0f}%) that the two cost together beyond what each costs alone"
-        )
+    parts = checked["floor_parts_us"]
+    whole, span, metrics = parts["floor"], parts["span"], parts["metrics"]
+    rest = whole - span - metrics
+    lines.append(
+        f"  of the floor's {whole:.2f} us per call, alone: the span {span:.2f} ({100 * span / whole:.0f}%), "
+        f"the metric records {metrics:.2f} ({100 * metrics / whole:.0f}%), and {rest:.2f} "
+        f"({100 * rest / whole:.0f}%) that the two cost together beyond what each costs alone"
+    )
     return lines
 
 
